@@ -1,0 +1,1 @@
+"""The open parametric hand model: skeleton, procedural rest mesh, shape space, skinning."""
