@@ -1,0 +1,74 @@
+"""Command line: ``python -m cmr <command> [options]`` (also installed as ``cmr``).
+
+Commands:
+    template   build the project's hand template bundle under template/ (and its preview),
+               or convert CMR's released MANO-topology files into the same bundle format.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from cmr import TEMPLATE_DIR
+
+
+def _add_template_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "template",
+        help="build the hand template bundle (mesh levels, down/up matrices, spirals, regressor)",
+        description=(
+            "Build the project's hand template from the open hand model: the rest mesh (778 "
+            "vertices), quadric decimation to 389/195/98/49 vertices with down and up matrices, "
+            "spirals of length 9 and 27, and the FreiHAND-order joint regressor. The output is "
+            "deterministic (byte-identical on rerun). With --from-cmr, read CMR's released "
+            "template.ply / transform.pkl / j_reg.npy instead and write them in the same format."
+        ),
+    )
+    parser.add_argument("--out", type=Path, default=TEMPLATE_DIR, help="output folder (default: template/)")
+    parser.add_argument(
+        "--from-cmr", type=Path, metavar="DIR", default=None,
+        help="convert CMR's released template folder DIR (template.ply, transform.pkl, j_reg.npy)",
+    )
+    parser.add_argument("--no-preview", action="store_true", help="skip rendering preview.png")
+    parser.set_defaults(run=_run_template)
+
+
+def _run_template(args: argparse.Namespace) -> int:
+    from cmr.mesh.hand_template import write_hand_template
+    from cmr.mesh.template import Template
+
+    start = time.perf_counter()
+    if args.from_cmr is not None:
+        template = Template.from_cmr_release(args.from_cmr)
+        written = list(template.save(args.out))
+    else:
+        template, written = write_hand_template(args.out, preview=not args.no_preview)
+    elapsed = time.perf_counter() - start
+    counts = " -> ".join(str(n) for n in template.num_vertices)
+    print(f"template {template.name!r}: vertices per level {counts}; checksum {template.checksum()[:16]}")
+    for path in written:
+        print(f"  wrote {path}")
+    print(f"  built in {elapsed:.1f} s")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m cmr",
+        description="cmr: camera-space 3D hand mesh recovery from a single RGB image.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+    _add_template_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,1 @@
+"""Visualisation: mesh drawings for previews, plots and overlays."""

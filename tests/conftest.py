@@ -1,0 +1,34 @@
+"""Shared pytest fixtures.
+
+Tests that need CMR's released template files or the real FreiHAND crops look for them in
+``$CMR_SHARED`` or in ``../shared`` beside the repository, and skip cleanly when absent.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from cmr import REPO_ROOT
+
+
+def _shared_dir() -> Path:
+    return Path(os.environ.get("CMR_SHARED", REPO_ROOT.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def cmr_release_dir() -> Path:
+    """Folder with CMR's released ``template.ply``, ``transform.pkl`` and ``j_reg.npy``."""
+    path = _shared_dir() / "data" / "cmr_template"
+    if not (path / "transform.pkl").is_file():
+        pytest.skip(f"CMR's released template files are not available at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def freihand_samples_dir() -> Path:
+    """Folder with a few real FreiHAND evaluation crops (``<id>_img.jpg``, ``<id>_K.npy``)."""
+    path = _shared_dir() / "data" / "freihand_samples"
+    if not path.is_dir():
+        pytest.skip(f"FreiHAND sample crops are not available at {path}")
+    return path

@@ -1,0 +1,127 @@
+"""The Template bundle: PLY I/O, save/load, checksums, CMR's released files, the committed build."""
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from cmr import TEMPLATE_DIR
+from cmr.cli import main
+from cmr.fileio import npz_bytes
+from cmr.mesh.ply import read_ply, write_ply
+from cmr.mesh.template import Template
+
+# FreiHAND order: 4 thumb tip, 8 index tip, 12 middle tip, 16 ring tip, 20 little tip.
+CMR_TIP_VERTICES = {4: 744, 8: 333, 12: 444, 16: 555, 20: 672}
+
+
+def _tetrahedron():
+    vertices = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float64)
+    faces = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]], dtype=np.int64)
+    return vertices, faces
+
+
+@pytest.mark.parametrize("ascii", [True, False])
+def test_ply_round_trip_keeps_order(tmp_path, ascii):
+    vertices, faces = _tetrahedron()
+    vertices = vertices * 0.1 + 0.0123
+    write_ply(tmp_path / "m.ply", vertices, faces, ascii=ascii)
+    read_vertices, read_faces = read_ply(tmp_path / "m.ply")
+    np.testing.assert_allclose(read_vertices, vertices, atol=1e-7)
+    np.testing.assert_array_equal(read_faces, faces)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_ply_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.ply"):
+        read_ply(tmp_path / "missing.ply")
+    (tmp_path / "bad.ply").write_text("not a ply\n")
+    with pytest.raises(ValueError, match="bad.ply"):
+        read_ply(tmp_path / "bad.ply")
+    vertices, faces = _tetrahedron()
+    with pytest.raises(ValueError, match=r"face indices"):
+        write_ply(tmp_path / "x.ply", vertices, faces + 1)
+
+
+def test_npz_bytes_are_deterministic_and_loadable(tmp_path):
+    arrays = {"a": np.arange(6, dtype=np.int32).reshape(2, 3), "b": np.linspace(0, 1, 5)}
+    data = npz_bytes(arrays)
+    assert data == npz_bytes(dict(arrays))
+    (tmp_path / "x.npz").write_bytes(data)
+    with np.load(tmp_path / "x.npz") as loaded:
+        np.testing.assert_array_equal(loaded["a"], arrays["a"])
+        np.testing.assert_array_equal(loaded["b"], arrays["b"])
+
+
+@pytest.fixture(scope="module")
+def cmr_template(cmr_release_dir):
+    return Template.from_cmr_release(cmr_release_dir)
+
+
+def test_cmr_release_reads_into_a_template(cmr_template, cmr_release_dir):
+    assert cmr_template.num_vertices == [778, 389, 195, 98, 49]
+    assert [len(f) for f in cmr_template.faces] == [1538, 761, 374, 183, 86]
+    for level in range(4):
+        assert (np.diff(cmr_template.up[level].indptr) == 3).all()
+        assert (cmr_template.down[level].sum(axis=1) == 1).all()
+    regressor = cmr_template.joint_regressor
+    np.testing.assert_allclose(regressor.sum(axis=1), 1.0, atol=1e-6)
+    for joint, vertex in CMR_TIP_VERTICES.items():
+        assert regressor[joint, vertex] == 1.0 and np.count_nonzero(regressor[joint]) == 1
+    # Row 0 of CMR's released length-27 spiral (cmr.md section 2.3).
+    assert cmr_template.spiral(0, 27)[0].tolist() == [
+        0, 27, 94, 61, 3, 2, 1, 26, 24, 68, 63, 60, 8, 9, 240, 115, 113, 265, 25, 95, 67, 66,
+        69, 93, 62, 64, 12,
+    ]
+    digest = hashlib.sha256(cmr_template.spiral(0, 27).astype(np.int64).tobytes()).hexdigest()
+    assert digest.startswith("0d75796009701420")
+    np.testing.assert_array_equal(cmr_template.spiral(1, 9), cmr_template.spiral(1, 27)[:, :9])
+
+
+def test_save_load_round_trip_and_checksum(cmr_template, tmp_path):
+    npz_path, json_path = cmr_template.save(tmp_path)
+    loaded = Template.load(tmp_path, name=cmr_template.name)
+    assert loaded.checksum() == cmr_template.checksum()
+    assert loaded.num_vertices == cmr_template.num_vertices
+    for a, b in zip(loaded.up, cmr_template.up):
+        assert (a != b).nnz == 0
+    np.testing.assert_array_equal(loaded.spiral(2, 27), cmr_template.spiral(2, 27))
+    # Saving again gives the same bytes.
+    first = npz_path.read_bytes(), json_path.read_bytes()
+    loaded.save(tmp_path)
+    assert (npz_path.read_bytes(), json_path.read_bytes()) == first
+
+
+def test_load_detects_corruption_and_missing_files(cmr_template, tmp_path):
+    with pytest.raises(FileNotFoundError, match="build_template.sh"):
+        Template.load(tmp_path, name="nothing")
+    npz_path, json_path = cmr_template.save(tmp_path)
+    json_path.write_text(json_path.read_text().replace(cmr_template.checksum(), "0" * 64))
+    with pytest.raises(ValueError, match="checksum"):
+        Template.load(tmp_path, name=cmr_template.name)
+
+
+def test_cmr_release_missing_files_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="transform.pkl"):
+        Template.from_cmr_release(tmp_path)
+
+
+def test_cli_converts_cmr_release(cmr_release_dir, tmp_path, capsys):
+    assert main(["template", "--from-cmr", str(cmr_release_dir), "--out", str(tmp_path)]) == 0
+    assert Template.load(tmp_path, name="cmr_mano").num_vertices == [778, 389, 195, 98, 49]
+    assert main(["template", "--from-cmr", str(tmp_path / "nowhere"), "--out", str(tmp_path)]) == 2
+    assert "nowhere" in capsys.readouterr().err
+
+
+def test_committed_hand_template_is_reproduced(tmp_path):
+    """./scripts/build_template.sh output equals the committed template/ files byte for byte."""
+    from cmr.mesh.hand_template import write_hand_template
+
+    template, written = write_hand_template(tmp_path, preview=False)
+    for path in written:
+        committed = TEMPLATE_DIR / path.name
+        assert committed.is_file(), f"{committed} is not committed; run ./scripts/build_template.sh"
+        assert path.read_bytes() == committed.read_bytes(), f"{committed} differs from a fresh build"
+    loaded = Template.load(TEMPLATE_DIR)
+    assert loaded.num_vertices == [778, 389, 195, 98, 49]
+    assert loaded.checksum() == template.checksum()
