@@ -1,0 +1,80 @@
+"""Build a CMR model from the configuration and a template."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from cmr import REPO_ROOT
+from cmr.models.cmr_g import CMRG
+from cmr.models.cmr_pg import CMRPG
+from cmr.models.cmr_sg import CMRSG
+from cmr.models.mesh_decoder import ChebMeshDecoder, MeshTopology, SpiralMeshDecoder
+
+#: Model name -> (class, whether the latent self-attention is on by default).
+VARIANTS = {"cmr_sg": (CMRSG, True), "cmr_pg": (CMRPG, True), "cmr_g": (CMRG, False)}
+
+
+def uses_attention(model_cfg) -> bool:
+    """The resolved ``MODEL.ATTENTION`` (None means the variant's default)."""
+    if model_cfg.ATTENTION is None:
+        return VARIANTS[model_cfg.NAME][1]
+    return bool(model_cfg.ATTENTION)
+
+
+def build_mesh_decoder(model_cfg, topology: MeshTopology) -> nn.Module:
+    """The 3-D decoder named by ``MODEL.DECODER`` ('spiral' or 'cheb')."""
+    attention = uses_attention(model_cfg)
+    if model_cfg.DECODER == "spiral":
+        return SpiralMeshDecoder(model_cfg.LATENT_SIZE, list(model_cfg.OUT_CHANNELS), topology, attention)
+    if model_cfg.DECODER == "cheb":
+        return ChebMeshDecoder(
+            model_cfg.LATENT_SIZE, list(model_cfg.OUT_CHANNELS), topology, attention, model_cfg.CHEB_K
+        )
+    raise ValueError(f"unknown MODEL.DECODER {model_cfg.DECODER!r}; choose 'spiral' or 'cheb'")
+
+
+def build_model(cfg, template) -> nn.Module:
+    """The model named by ``cfg.MODEL.NAME``.
+
+    Args:
+        cfg: the configuration (see :mod:`cmr.config`).
+        template: a :class:`cmr.mesh.template.Template`, or a ready :class:`MeshTopology`.
+    """
+    model_cfg = cfg.MODEL
+    if model_cfg.NAME not in VARIANTS:
+        raise ValueError(f"unknown MODEL.NAME {model_cfg.NAME!r}; choose one of {sorted(VARIANTS)}")
+    if model_cfg.INPUT_SIZE % 32:
+        raise ValueError(f"MODEL.INPUT_SIZE must be a multiple of 32, got {model_cfg.INPUT_SIZE}")
+    if isinstance(template, MeshTopology):
+        topology = template
+    else:
+        topology = MeshTopology.from_template(template, list(model_cfg.SPIRAL_LENGTH), list(model_cfg.DILATION))
+    model_class = VARIANTS[model_cfg.NAME][0]
+    decoder_channels = tuple(model_cfg.DECODER_2D_CHANNELS) or None
+    return model_class(
+        model_cfg.BACKBONE,
+        build_mesh_decoder(model_cfg, topology),
+        model_cfg.LATENT_SIZE,
+        decoder_channels=decoder_channels,
+    )
+
+
+def load_template(spec: str):
+    """Load the template named by ``MODEL.TEMPLATE`` (see :mod:`cmr.config`)."""
+    from cmr.mesh.template import Template
+
+    path = Path(spec)
+    if not path.is_absolute() and not path.exists() and not path.with_suffix(".npz").exists():
+        path = REPO_ROOT / path
+    if (path / "transform.pkl").is_file():
+        return Template.from_cmr_release(path)
+    if path.is_dir():
+        return Template.load(path)
+    if path.with_suffix(".npz").is_file():
+        return Template.load(path.parent, path.name)
+    raise FileNotFoundError(
+        f"template {spec!r} not found: expected a CMR release folder (with transform.pkl), a folder "
+        f"holding hand.npz/hand.json, or '<folder>/<name>' of a saved template"
+    )

@@ -1,0 +1,61 @@
+"""CMR-PG: a 2-D pose prior, a refined 2-D pose, then the mesh (cmr.md §1.2)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from cmr.models.backbone import STEM_CHANNELS, ResNetEncoder
+from cmr.models.heads import UNetDecoder2d
+from cmr.models.outputs import cmr_outputs
+from cmr.models.relations import FINGERTIP_PAIRS, RelationMaps
+
+
+class CMRPG(nn.Module):
+    """Pose-guided CMR.
+
+    1. ``prior_encoder`` (a full ResNet) on the image; ``pose_prior_decoder`` -> heatmap prior.
+    2. ``refine_encoder`` on [stem features, sigmoid(prior)]; ``pose_refine_decoder`` -> second
+       heatmap prior. This encoder keeps an ``fc`` that the forward pass never uses, so that the
+       released checkpoints (and their parameter count, 79,478,155) load unchanged.
+    3. ``mesh_encoder`` on [**stage-1** stem features, sigmoid(second prior), 10 fingertip-pair
+       relation maps] -> latent -> ``mesh_decoder``; ``final_decoder`` -> J heatmaps + 1 mask.
+
+    Args: as for :class:`cmr.models.cmr_sg.CMRSG`.
+    """
+
+    #: Name in the configuration and in the official-checkpoint converter.
+    variant = "cmr_pg"
+
+    def __init__(
+        self,
+        backbone: str,
+        mesh_decoder: nn.Module,
+        latent_size: int,
+        num_joints: int = 21,
+        decoder_channels: tuple[int, int, int, int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.relations = RelationMaps(FINGERTIP_PAIRS, num_joints)
+        self.prior_encoder = ResNetEncoder(backbone, None, None)
+        channels = self.prior_encoder.channels
+        self.pose_prior_decoder = UNetDecoder2d(channels, num_joints, decoder_channels)
+        self.refine_encoder = ResNetEncoder(backbone, STEM_CHANNELS + num_joints, latent_size)
+        self.pose_refine_decoder = UNetDecoder2d(channels, num_joints, decoder_channels)
+        self.mesh_encoder = ResNetEncoder(
+            backbone, STEM_CHANNELS + num_joints + self.relations.num_groups, latent_size
+        )
+        self.final_decoder = UNetDecoder2d(channels, num_joints + 1, decoder_channels)
+        self.mesh_decoder = mesh_decoder
+
+    def forward(self, image: torch.Tensor) -> dict:
+        """(B, 3, H, W) image normalised to [-1, 1] -> output dict (see :mod:`cmr.models.outputs`)."""
+        stage1 = self.prior_encoder(image)
+        pose_prior = self.pose_prior_decoder(stage1.pyramid())
+        stage2 = self.refine_encoder(torch.cat([stage1.stem, torch.sigmoid(pose_prior)], dim=1))
+        pose_prior2 = self.pose_refine_decoder(stage2.pyramid())
+        heatmaps = torch.sigmoid(pose_prior2)
+        stage3 = self.mesh_encoder(torch.cat([stage1.stem, heatmaps, self.relations(heatmaps)], dim=1))
+        mesh = self.mesh_decoder(self.mesh_encoder.latent(stage3.x4))
+        final_maps = self.final_decoder(stage3.pyramid())
+        return cmr_outputs(mesh, final_maps, [pose_prior, pose_prior2], [])

@@ -1,0 +1,123 @@
+"""Training losses of CMR (cmr.md §4), in logits form for the 2-D terms (autocast-safe).
+
+All 3-D quantities are root-relative in units of 0.2 m, shaped (B, N, 3).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def mesh_l1_loss(pred: list[torch.Tensor], target: list[torch.Tensor], weights: list[float]) -> torch.Tensor:
+    """Σ_l w_l · mean|pred_l - target_l| over the mesh pyramid (lists fine to coarse)."""
+    if not len(pred) == len(target) == len(weights):
+        raise ValueError(
+            f"mesh pyramid lengths differ: {len(pred)} predictions, {len(target)} targets, {len(weights)} weights"
+        )
+    return sum(weight * F.l1_loss(p, t) for p, t, weight in zip(pred, target, weights))
+
+
+def bce_with_logits(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean binary cross-entropy between sigmoid(logits) and ``target`` in [0, 1], same shape."""
+    return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype))
+
+
+def _face_edges(vertices: torch.Tensor, faces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The edges v1-v0, v2-v0, v2-v1 of every face: three (B, F, 3) tensors."""
+    v0, v1, v2 = (vertices[:, faces[:, k]] for k in range(3))
+    return v1 - v0, v2 - v0, v2 - v1
+
+
+def normal_loss(pred: torch.Tensor, target: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """Mean |cos| between each predicted face edge and the target face normal (I2L-MeshNet).
+
+    Args:
+        pred, target: (B, N, 3) vertices.
+        faces: (F, 3) int64 vertex indices.
+    Returns:
+        scalar, 0 when every predicted edge lies in its target face's plane.
+    """
+    pred_edges = [F.normalize(edge, dim=-1) for edge in _face_edges(pred, faces)]
+    target_e1, target_e2, _ = (F.normalize(edge, dim=-1) for edge in _face_edges(target, faces))
+    normal = F.normalize(torch.cross(target_e1, target_e2, dim=-1), dim=-1)
+    cosines = [torch.abs((edge * normal).sum(dim=-1)) for edge in pred_edges]
+    return torch.cat(cosines, dim=1).mean()
+
+
+def edge_length_loss(pred: torch.Tensor, target: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """Mean | |e_pred| - |e_target| | over the three edges of every face; (B, N, 3) inputs."""
+    differences = [
+        torch.abs(p.norm(dim=-1) - t.norm(dim=-1))
+        for p, t in zip(_face_edges(pred, faces), _face_edges(target, faces))
+    ]
+    return torch.cat(differences, dim=1).mean()
+
+
+def joint_l1_loss(vertices: torch.Tensor, joints: torch.Tensor, regressor: torch.Tensor) -> torch.Tensor:
+    """mean|J·V - joints|: (B, N, 3) vertices, (B, J, 3) joints, (J, N) regressor."""
+    return F.l1_loss(torch.einsum("jn,bnc->bjc", regressor.to(vertices.dtype), vertices), joints)
+
+
+def compute_losses(
+    outputs: dict,
+    targets: dict,
+    loss_cfg,
+    faces: torch.Tensor | np.ndarray,
+    joint_regressor: torch.Tensor | np.ndarray,
+) -> dict[str, torch.Tensor]:
+    """Every loss term and their weighted sum.
+
+    A term is computed only when its target is in ``targets``, so data without meshes (joints
+    only, say) simply omit ``'mesh'``.
+
+    Args:
+        outputs: a model's output dict (:mod:`cmr.models.outputs`).
+        targets: any of ``'mesh'`` (list of (B, N_l, 3), fine to coarse), ``'heatmap'``
+            (B, J, h, w) in [0, 1], ``'mask'`` (B, 1, h, w) or (B, h, w) in {0, 1},
+            ``'joints_3d'`` (B, J, 3), root-relative, units of 0.2 m.
+        loss_cfg: the ``LOSS`` config section (weights).
+        faces: (F, 3) triangles of the finest level.
+        joint_regressor: (J, N_0) joints-from-vertices matrix (FreiHAND order).
+    Returns:
+        ``{'mesh_l1', 'normal', 'edge', 'heatmap', 'aux_heatmap', 'mask', 'aux_mask',
+        'joint_3d'}`` for the terms present, unweighted except ``mesh_l1`` (already
+        Σ_l MESH_L1[l] · L1_l) and the aux terms (sums over the intermediate outputs), plus
+        ``'total'``, the weighted sum.
+    """
+    vertices = outputs["mesh"][0]
+    device = vertices.device
+    faces = torch.as_tensor(faces, dtype=torch.long, device=device)
+    terms: dict[str, torch.Tensor] = {}
+    weights: dict[str, float] = {}
+
+    if "mesh" in targets:
+        terms["mesh_l1"] = mesh_l1_loss(outputs["mesh"], targets["mesh"], list(loss_cfg.MESH_L1))
+        weights["mesh_l1"] = 1.0
+        terms["normal"] = normal_loss(vertices, targets["mesh"][0], faces)
+        weights["normal"] = loss_cfg.NORMAL
+        terms["edge"] = edge_length_loss(vertices, targets["mesh"][0], faces)
+        weights["edge"] = loss_cfg.EDGE
+    if "heatmap" in targets:
+        terms["heatmap"] = bce_with_logits(outputs["heatmap_logits"], targets["heatmap"])
+        weights["heatmap"] = loss_cfg.HEATMAP
+        if outputs["aux_heatmap_logits"]:
+            terms["aux_heatmap"] = sum(bce_with_logits(m, targets["heatmap"]) for m in outputs["aux_heatmap_logits"])
+            weights["aux_heatmap"] = loss_cfg.AUX_HEATMAP
+    if "mask" in targets:
+        mask = targets["mask"]
+        mask = mask.unsqueeze(1) if mask.ndim == 3 else mask
+        terms["mask"] = bce_with_logits(outputs["mask_logits"], mask)
+        weights["mask"] = loss_cfg.MASK
+        if outputs["aux_mask_logits"]:
+            terms["aux_mask"] = sum(bce_with_logits(m, mask) for m in outputs["aux_mask_logits"])
+            weights["aux_mask"] = loss_cfg.AUX_MASK
+    if "joints_3d" in targets:
+        regressor = torch.as_tensor(joint_regressor, device=device)
+        terms["joint_3d"] = joint_l1_loss(vertices, targets["joints_3d"], regressor)
+        weights["joint_3d"] = loss_cfg.JOINT_3D
+    if not terms:
+        raise ValueError(f"no loss term has a target; targets hold {sorted(targets)}")
+    terms["total"] = sum(weights[name] * value for name, value in terms.items())
+    return terms

@@ -1,0 +1,90 @@
+"""Mesh operators of the 3-D decoder: spiral convolution and sparse up-sampling.
+
+Both operators keep their mesh topology (spiral indices, up-sampling matrix) in
+**non-persistent** buffers: they follow ``.to(device)`` but never enter a state dict, because
+released CMR checkpoints carry no topology and the topology is rebuilt from the template.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+
+class SpiralConv(nn.Module):
+    """Spiral convolution (Gong et al. 2019) as used by CMR.
+
+    For every vertex ``n`` the features of its spiral ``indices[n, 0..L-1]`` are gathered and
+    flattened **neighbour-major** (flat column ``l * C_in + c`` is channel ``c`` of the ``l``-th
+    spiral vertex), then one ``nn.Linear(L * C_in, C_out)`` is applied. This is the layout of the
+    released CMR weights.
+
+    Args:
+        in_channels: C_in.
+        out_channels: C_out.
+        indices: (N, L) integer spiral indices into the N vertices of the mesh.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, indices: torch.Tensor | np.ndarray) -> None:
+        super().__init__()
+        indices = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        if indices.ndim != 2:
+            raise ValueError(f"spiral indices must be (N, L), got shape {tuple(indices.shape)}")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.num_vertices, self.spiral_length = indices.shape
+        self.register_buffer("indices", indices.contiguous(), persistent=False)
+        self.linear = nn.Linear(in_channels * self.spiral_length, out_channels)
+        nn.init.xavier_uniform_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, N, C_in) or (N, C_in) -> (B, N, C_out) or (N, C_out)."""
+        if x.ndim == 2:
+            return self.forward(x.unsqueeze(0)).squeeze(0)
+        batch, num_vertices, channels = x.shape
+        if num_vertices != self.num_vertices or channels != self.in_channels:
+            raise ValueError(
+                f"SpiralConv expects (B, {self.num_vertices}, {self.in_channels}), got {tuple(x.shape)}"
+            )
+        gathered = x.index_select(1, self.indices.view(-1))
+        return self.linear(gathered.view(batch, num_vertices, self.spiral_length * channels))
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, vertices={self.num_vertices}, "
+            f"spiral_length={self.spiral_length}"
+        )
+
+
+class SparseUpsample(nn.Module):
+    """Mesh up-sampling ``y[b] = U @ x[b]`` with a fixed sparse matrix (CMR's ``Pool``).
+
+    Implemented with ``index_select`` and ``index_add_`` (no torch-scatter), so it runs on CPU and
+    GPU and under autocast (the matrix values are cast to the input's dtype).
+
+    Args:
+        matrix: (N_fine, N_coarse) scipy sparse matrix (any format) or dense array; explicitly
+            stored zeros are kept, which does not change the result.
+    """
+
+    def __init__(self, matrix: sp.spmatrix | np.ndarray) -> None:
+        super().__init__()
+        coo = sp.coo_matrix(matrix)
+        self.num_fine, self.num_coarse = coo.shape
+        self.register_buffer("rows", torch.as_tensor(coo.row, dtype=torch.long), persistent=False)
+        self.register_buffer("cols", torch.as_tensor(coo.col, dtype=torch.long), persistent=False)
+        self.register_buffer("values", torch.as_tensor(coo.data, dtype=torch.float32), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, N_coarse, C) -> (B, N_fine, C)."""
+        if x.ndim != 3 or x.shape[1] != self.num_coarse:
+            raise ValueError(f"SparseUpsample expects (B, {self.num_coarse}, C), got {tuple(x.shape)}")
+        contributions = x.index_select(1, self.cols) * self.values.to(x.dtype)[None, :, None]
+        out = x.new_zeros(x.shape[0], self.num_fine, x.shape[2])
+        return out.index_add_(1, self.rows, contributions)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_coarse} -> {self.num_fine} vertices, nnz={self.rows.numel()}"
