@@ -1,0 +1,146 @@
+"""Natural hand pose sampling and anatomical-limit utilities.
+
+Poses are (num, 16, 3) axis-angle rotation vectors in radians, MANO order: joint 0 is the
+global rotation, joints 1-15 are local rotations expressed in the hand's rest axes. Limits
+are box limits on the (flexion, abduction, twist) components of each rotation vector in
+the joint's local frame (see :mod:`cmr.hand.skeleton`).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from cmr.hand.assets import build_hand_assets
+from cmr.hand.skeleton import DIGIT_JOINTS, JOINT_LIMITS, NUM_JOINTS
+
+POSE_KINDS = ("fist", "pinch", "point", "open", "grasp", "random")
+FINGER_NAMES = ("index", "middle", "ring", "little")
+
+# Mean (flexion, abduction, twist) in degrees per digit joint for each posed kind.
+# Finger entries: (MCP, PIP, DIP) flexion; thumb entries: CMC, MCP, IP triples.
+_FINGER_FLEXION = {
+    "fist": {name: (80.0, 100.0, 60.0) for name in FINGER_NAMES},
+    "pinch": {"index": (45.0, 55.0, 30.0), "middle": (30.0, 35.0, 20.0), "ring": (25.0, 30.0, 20.0), "little": (20.0, 30.0, 20.0)},
+    "point": {"index": (5.0, 5.0, 3.0), "middle": (80.0, 100.0, 60.0), "ring": (80.0, 100.0, 60.0), "little": (80.0, 100.0, 60.0)},
+    "open": {name: (0.0, 0.0, 0.0) for name in FINGER_NAMES},
+    "grasp": {name: (40.0, 55.0, 30.0) for name in FINGER_NAMES},
+}
+_FINGER_SPREAD = {"index": 6.0, "middle": 0.0, "ring": -4.0, "little": -8.0}  # abduction when open
+_THUMB = {
+    "fist": ((35.0, 10.0, 15.0), (45.0, 0.0, 0.0), (50.0, 0.0, 0.0)),
+    "pinch": ((30.0, 25.0, 20.0), (20.0, 0.0, 0.0), (25.0, 0.0, 0.0)),
+    "point": ((35.0, 10.0, 15.0), (40.0, 0.0, 0.0), (40.0, 0.0, 0.0)),
+    "open": ((0.0, 5.0, 0.0), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0)),
+    "grasp": ((25.0, 30.0, 20.0), (15.0, 0.0, 0.0), (20.0, 0.0, 0.0)),
+}
+#: Standard deviation (degrees) of the per-sample variation around a posed kind.
+POSE_JITTER_DEGREES = 6.0
+
+
+def _frames(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    return torch.tensor(build_hand_assets().joint_frames, dtype=dtype, device=device)
+
+
+def local_angles(pose: torch.Tensor) -> torch.Tensor:
+    """(..., 16, 3) pose rotation vectors -> (flexion, abduction, twist) components per joint."""
+    return torch.einsum("jkc,...jk->...jc", _frames(pose.dtype, pose.device), pose)
+
+
+def pose_from_local_angles(angles: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`local_angles`: (..., 16, 3) local components -> rotation vectors."""
+    return torch.einsum("jkc,...jc->...jk", _frames(angles.dtype, angles.device), angles)
+
+
+def _limits(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    limits = torch.as_tensor(JOINT_LIMITS, dtype=dtype, device=device)
+    return limits[:, 0], limits[:, 1]
+
+
+def clamp_to_limits(pose: torch.Tensor) -> torch.Tensor:
+    """Clamp every joint's local (flexion, abduction, twist) into its limits; (..., 16, 3)."""
+    low, high = _limits(pose.dtype, pose.device)
+    angles = local_angles(pose)
+    clamped = pose_from_local_angles(torch.maximum(torch.minimum(angles, high), low))
+    clamped[..., 0, :] = pose[..., 0, :]  # the global rotation is not limited
+    return clamped
+
+
+def within_limits(pose: torch.Tensor, tolerance: float = 1e-5) -> torch.Tensor:
+    """(...,) bool: whether every articulated joint of each pose is within its limits."""
+    low, high = _limits(pose.dtype, pose.device)
+    angles = local_angles(pose)[..., 1:, :]
+    inside = (angles >= low[1:] - tolerance) & (angles <= high[1:] + tolerance)
+    return inside.flatten(-2).all(-1)
+
+
+def _random_rotation_vectors(num: int, generator: torch.Generator) -> torch.Tensor:
+    """(num, 3) rotation vectors of uniformly distributed rotations."""
+    quaternions = torch.randn(num, 4, generator=generator, dtype=torch.float64)
+    quaternions = quaternions / quaternions.norm(dim=1, keepdim=True)
+    quaternions = quaternions * torch.sign(quaternions[:, :1] + 1e-12)
+    half_angle = torch.acos(quaternions[:, 0].clamp(-1.0, 1.0))
+    axis = quaternions[:, 1:] / torch.sin(half_angle).clamp_min(1e-9).unsqueeze(1)
+    return axis * (2.0 * half_angle).unsqueeze(1)
+
+
+def _kind_means(kind: str, num: int, generator: torch.Generator) -> torch.Tensor:
+    """(num, 16, 3) local angles in degrees before jitter."""
+    angles = torch.zeros(num, NUM_JOINTS, 3, dtype=torch.float64)
+    if kind == "random":
+        # One overall curl shared by the fingers plus a per-finger deviation: correlated fingers.
+        overall = torch.rand(num, 1, generator=generator, dtype=torch.float64)
+        for name in FINGER_NAMES:
+            curl = (overall + 0.25 * torch.randn(num, 1, generator=generator, dtype=torch.float64)).clamp(0.0, 1.0)
+            mcp, pip, dip = DIGIT_JOINTS[name]
+            angles[:, mcp, 0] = -15.0 + 100.0 * curl[:, 0]
+            angles[:, pip, 0] = 105.0 * curl[:, 0]
+            angles[:, dip, 0] = 0.7 * 105.0 * curl[:, 0]
+            angles[:, mcp, 1] = _FINGER_SPREAD[name] * (1.0 - curl[:, 0]) + 8.0 * torch.randn(
+                num, generator=generator, dtype=torch.float64
+            )
+        thumb_curl = torch.rand(num, 1, generator=generator, dtype=torch.float64)
+        cmc, mcp, ip = DIGIT_JOINTS["thumb"]
+        angles[:, cmc] = torch.stack([50.0 * thumb_curl[:, 0], -10.0 + 40.0 * torch.rand(num, generator=generator, dtype=torch.float64), 20.0 * thumb_curl[:, 0]], dim=1)
+        angles[:, mcp, 0] = 55.0 * thumb_curl[:, 0]
+        angles[:, ip, 0] = 70.0 * thumb_curl[:, 0]
+        return angles
+    for name in FINGER_NAMES:
+        for joint, flexion in zip(DIGIT_JOINTS[name], _FINGER_FLEXION[kind][name]):
+            angles[:, joint, 0] = flexion
+        angles[:, DIGIT_JOINTS[name][0], 1] = _FINGER_SPREAD[name] if kind == "open" else 0.0
+    for joint, triple in zip(DIGIT_JOINTS["thumb"], _THUMB[kind]):
+        angles[:, joint] = torch.tensor(triple, dtype=torch.float64)
+    return angles
+
+
+def sample_poses(
+    kind: str,
+    num: int,
+    generator: torch.Generator | int | None = None,
+    random_global_rotation: bool = False,
+) -> torch.Tensor:
+    """Sample natural right-hand poses of one kind, always within the anatomical limits.
+
+    Args:
+        kind: one of ``POSE_KINDS``: 'fist', 'pinch', 'point', 'open', 'grasp' (a posed kind
+            with small per-sample variation) or 'random' (correlated finger curls spanning
+            the limits).
+        num: number of poses.
+        generator: a ``torch.Generator`` or an integer seed (None: seed 0).
+        random_global_rotation: draw joint 0 uniformly over rotations (else zero).
+    Returns:
+        (num, 16, 3) float32 axis-angle poses in radians, MANO joint order.
+    """
+    if kind not in POSE_KINDS:
+        raise ValueError(f"unknown pose kind {kind!r}; expected one of {POSE_KINDS}")
+    if not isinstance(generator, torch.Generator):
+        generator = torch.Generator().manual_seed(0 if generator is None else int(generator))
+    angles = _kind_means(kind, num, generator)
+    jitter = POSE_JITTER_DEGREES * torch.randn(num, NUM_JOINTS, 3, generator=generator, dtype=torch.float64)
+    jitter[..., 1:] *= 0.5  # abduction and twist vary less than flexion
+    angles = torch.deg2rad(angles + jitter)
+    angles[:, 0] = 0.0
+    pose = clamp_to_limits(pose_from_local_angles(angles))
+    if random_global_rotation:
+        pose[:, 0] = _random_rotation_vectors(num, generator)
+    return pose.float()
