@@ -6,12 +6,12 @@ import torch
 from torch import nn
 
 from cmr.models.backbone import STEM_CHANNELS, ResNetEncoder
+from cmr.models.cmr_base import CMRBase
 from cmr.models.heads import UNetDecoder2d
-from cmr.models.outputs import cmr_outputs
-from cmr.models.relations import FINGERTIP_PAIRS, RelationMaps
+from cmr.models.relations import FINGERTIP_PAIRS
 
 
-class CMRPG(nn.Module):
+class CMRPG(CMRBase):
     """Pose-guided CMR.
 
     1. ``prior_encoder`` (a full ResNet) on the image; ``pose_prior_decoder`` -> heatmap prior.
@@ -35,18 +35,13 @@ class CMRPG(nn.Module):
         num_joints: int = 21,
         decoder_channels: tuple[int, int, int, int] | None = None,
     ) -> None:
-        super().__init__()
-        self.relations = RelationMaps(FINGERTIP_PAIRS, num_joints)
+        super().__init__(backbone, latent_size, FINGERTIP_PAIRS, num_joints, decoder_channels)
         self.prior_encoder = ResNetEncoder(backbone, None, None)
         channels = self.prior_encoder.channels
         self.pose_prior_decoder = UNetDecoder2d(channels, num_joints, decoder_channels)
         self.refine_encoder = ResNetEncoder(backbone, STEM_CHANNELS + num_joints, latent_size)
         self.pose_refine_decoder = UNetDecoder2d(channels, num_joints, decoder_channels)
-        self.mesh_encoder = ResNetEncoder(
-            backbone, STEM_CHANNELS + num_joints + self.relations.num_groups, latent_size
-        )
-        self.final_decoder = UNetDecoder2d(channels, num_joints + 1, decoder_channels)
-        self.mesh_decoder = mesh_decoder
+        self._add_mesh_stage(channels, mesh_decoder)
 
     def forward(self, image: torch.Tensor) -> dict:
         """(B, 3, H, W) image normalised to [-1, 1] -> output dict (see :mod:`cmr.models.outputs`)."""
@@ -54,8 +49,4 @@ class CMRPG(nn.Module):
         pose_prior = self.pose_prior_decoder(stage1.pyramid())
         stage2 = self.refine_encoder(torch.cat([stage1.stem, torch.sigmoid(pose_prior)], dim=1))
         pose_prior2 = self.pose_refine_decoder(stage2.pyramid())
-        heatmaps = torch.sigmoid(pose_prior2)
-        stage3 = self.mesh_encoder(torch.cat([stage1.stem, heatmaps, self.relations(heatmaps)], dim=1))
-        mesh = self.mesh_decoder(self.mesh_encoder.latent(stage3.x4))
-        final_maps = self.final_decoder(stage3.pyramid())
-        return cmr_outputs(mesh, final_maps, [pose_prior, pose_prior2], [])
+        return self._mesh_stage(stage1.stem, pose_prior2, [pose_prior, pose_prior2], [])

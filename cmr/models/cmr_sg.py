@@ -6,12 +6,12 @@ import torch
 from torch import nn
 
 from cmr.models.backbone import STEM_CHANNELS, ResNetEncoder
+from cmr.models.cmr_base import CMRBase
 from cmr.models.heads import UNetDecoder2d
-from cmr.models.outputs import cmr_outputs
-from cmr.models.relations import FINGERTIP_PAIRS, RelationMaps
+from cmr.models.relations import FINGERTIP_PAIRS
 
 
-class CMRSG(nn.Module):
+class CMRSG(CMRBase):
     """Silhouette-guided CMR.
 
     1. ``mask_encoder`` (a full ResNet) on the image; ``mask_prior_decoder`` -> silhouette prior.
@@ -40,18 +40,13 @@ class CMRSG(nn.Module):
         num_joints: int = 21,
         decoder_channels: tuple[int, int, int, int] | None = None,
     ) -> None:
-        super().__init__()
-        self.relations = RelationMaps(FINGERTIP_PAIRS, num_joints)
+        super().__init__(backbone, latent_size, FINGERTIP_PAIRS, num_joints, decoder_channels)
         self.mask_encoder = ResNetEncoder(backbone, None, None)
         channels = self.mask_encoder.channels
         self.mask_prior_decoder = UNetDecoder2d(channels, 1, decoder_channels)
         self.pose_encoder = ResNetEncoder(backbone, STEM_CHANNELS + 1, latent_size)
         self.pose_prior_decoder = UNetDecoder2d(channels, num_joints, decoder_channels)
-        self.mesh_encoder = ResNetEncoder(
-            backbone, STEM_CHANNELS + num_joints + self.relations.num_groups, latent_size
-        )
-        self.final_decoder = UNetDecoder2d(channels, num_joints + 1, decoder_channels)
-        self.mesh_decoder = mesh_decoder
+        self._add_mesh_stage(channels, mesh_decoder)
 
     def forward(self, image: torch.Tensor) -> dict:
         """(B, 3, H, W) image normalised to [-1, 1] -> output dict (see :mod:`cmr.models.outputs`)."""
@@ -59,8 +54,4 @@ class CMRSG(nn.Module):
         mask_prior = self.mask_prior_decoder(stage1.pyramid())
         stage2 = self.pose_encoder(torch.cat([stage1.stem, torch.sigmoid(mask_prior)], dim=1))
         pose_prior = self.pose_prior_decoder(stage2.pyramid())
-        heatmaps = torch.sigmoid(pose_prior)
-        stage3 = self.mesh_encoder(torch.cat([stage2.stem, heatmaps, self.relations(heatmaps)], dim=1))
-        mesh = self.mesh_decoder(self.mesh_encoder.latent(stage3.x4))
-        final_maps = self.final_decoder(stage3.pyramid())
-        return cmr_outputs(mesh, final_maps, [pose_prior], [mask_prior])
+        return self._mesh_stage(stage2.stem, pose_prior, [pose_prior], [mask_prior])
