@@ -3,6 +3,8 @@
 Commands:
     template   build the project's hand template bundle under template/ (and its preview),
                or convert CMR's released MANO-topology files into the same bundle format.
+    bench      benchmarks: ``bench model`` (forward speed, parameters, memory),
+               ``bench registration`` (closed form vs SLSQP), ``bench render`` (rasteriser).
 """
 
 from __future__ import annotations
@@ -55,6 +57,31 @@ def _run_template(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Benchmark name -> module with a ``main(argv)``.
+BENCHMARKS = {
+    "model": "cmr.bench.model",
+    "registration": "cmr.bench.registration",
+    "render": "cmr.bench.render",
+}
+
+
+def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "bench",
+        help="run a benchmark: " + ", ".join(BENCHMARKS),
+        description="Run a benchmark; options after its name go to it (e.g. `bench model --help`).",
+    )
+    parser.add_argument("name", choices=sorted(BENCHMARKS), help="which benchmark")
+    parser.add_argument("options", nargs=argparse.REMAINDER, help="the benchmark's own options")
+    parser.set_defaults(run=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    import importlib
+
+    return importlib.import_module(BENCHMARKS[args.name]).main(args.options) or 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m cmr",
@@ -62,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="<command>", required=True)
     _add_template_parser(commands)
+    _add_bench_parser(commands)
     return parser
 
 
