@@ -35,6 +35,14 @@ def _add_template_parser(commands: argparse._SubParsersAction) -> None:
         help="convert CMR's released template folder DIR (template.ply, transform.pkl, j_reg.npy)",
     )
     parser.add_argument("--no-preview", action="store_true", help="skip rendering preview.png")
+    parser.add_argument(
+        "--report", action="store_true",
+        help="print measured figures: mesh statistics, up-sampling error, regressor accuracy",
+    )
+    parser.add_argument(
+        "--compare-cmr", type=Path, metavar="DIR", default=None,
+        help="with --report: also check spirals and decimation against CMR's released files in DIR",
+    )
     parser.set_defaults(run=_run_template)
 
 
@@ -54,6 +62,10 @@ def _run_template(args: argparse.Namespace) -> int:
     for path in written:
         print(f"  wrote {path}")
     print(f"  built in {elapsed:.1f} s")
+    if args.report:
+        from cmr.mesh.report import template_report
+
+        print(template_report(template, args.compare_cmr))
     return 0
 
 

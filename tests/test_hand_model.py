@@ -284,3 +284,30 @@ def test_model_buffers(model):
     assert model.parents.tolist()[0] == -1
     out = model(torch.zeros(2, 16, 3, dtype=torch.float64))
     torch.testing.assert_close(out.vertices[0], model.rest_vertices)
+
+
+def test_thumb_proportions_and_rest_placement(assets):
+    joints = assets.rest_joints
+    tip = assets.rest_vertices[assets.tip_vertex_ids[4]]
+    segments = [np.linalg.norm(joints[14] - joints[13]), np.linalg.norm(joints[15] - joints[14]), np.linalg.norm(tip - joints[15])]
+    assert 0.040 < segments[0] < 0.050 and 0.027 < segments[1] < 0.035 and 0.022 < segments[2] < 0.030
+    assert joints[13, 1] < 0.02, "the thumb CMC sits near the wrist"
+    assert tip[1] > joints[1, 1] - 0.005, "at rest the thumb tip reaches the index MCP level"
+    thumb = (tip - joints[13]) / np.linalg.norm(tip - joints[13])
+    index_tip = assets.rest_vertices[assets.tip_vertex_ids[0]]
+    index = (index_tip - joints[1]) / np.linalg.norm(index_tip - joints[1])
+    assert 25.0 < np.degrees(np.arccos(thumb @ index)) < 50.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_thumb_opposes_in_pinch(model, seed):
+    tips = model.tip_vertex_ids
+    pinch = model(sample_poses("pinch", 10, generator=seed).double()).vertices
+    assert ((pinch[:, tips[4]] - pinch[:, tips[0]]).norm(dim=-1) < 0.02).all(), "thumb tip meets the index tip"
+    opened = model(sample_poses("open", 10, generator=seed).double()).vertices
+    assert ((opened[:, tips[4]] - opened[:, tips[0]]).norm(dim=-1) > 0.06).all()
+    # In the closed kinds the thumb tip swings in front of the palm (+z) toward the fingers (-x).
+    rest = model.rest_vertices[tips[4]]
+    for kind in ("fist", "point", "pinch"):
+        closed = model(sample_poses(kind, 10, generator=seed).double()).vertices[:, tips[4]]
+        assert (closed[:, 2] > rest[2] + 0.01).all() and (closed[:, 0] < rest[0] - 0.015).all(), kind

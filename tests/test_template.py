@@ -125,3 +125,14 @@ def test_committed_hand_template_is_reproduced(tmp_path):
     loaded = Template.load(TEMPLATE_DIR)
     assert loaded.num_vertices == [778, 389, 195, 98, 49]
     assert loaded.checksum() == template.checksum()
+
+
+def test_report_confirms_release_spirals_and_regressor(cmr_release_dir):
+    from cmr.mesh.hand_template import build_hand_template
+    from cmr.mesh.report import regressor_accuracy_mm, template_report
+
+    text = template_report(build_hand_template(), cmr_release_dir)
+    spiral_rows = [line for line in text.splitlines() if line.startswith(("| 27 |", "| 9 |"))]
+    assert len(spiral_rows) == 8 and all(row.endswith("| yes |") for row in spiral_rows)
+    accuracy = regressor_accuracy_mm(num_shapes=10)
+    assert max(largest for _, largest in list(accuracy.values())[:2]) < 1.0  # rest and shapes: < 1 mm

@@ -26,15 +26,19 @@ _FINGER_FLEXION = {
     "grasp": {name: (40.0, 55.0, 30.0) for name in FINGER_NAMES},
 }
 _FINGER_SPREAD = {"index": 6.0, "middle": 0.0, "ring": -4.0, "little": -8.0}  # abduction when open
+# The thumb opposes in every closed kind: CMC flexion swings it in front of the palm toward
+# the fingers (see the thumb's frame in cmr.hand.rest_mesh), MCP/IP flexion curls it across.
 _THUMB = {
-    "fist": ((35.0, 10.0, 15.0), (45.0, 0.0, 0.0), (50.0, 0.0, 0.0)),
-    "pinch": ((30.0, 25.0, 20.0), (20.0, 0.0, 0.0), (25.0, 0.0, 0.0)),
-    "point": ((35.0, 10.0, 15.0), (40.0, 0.0, 0.0), (40.0, 0.0, 0.0)),
+    "fist": ((30.0, -6.0, 6.0), (12.0, 0.0, 0.0), (32.0, 0.0, 0.0)),  # over index/middle middle phalanges
+    "pinch": ((41.0, -1.0, 8.0), (-5.0, 0.0, 0.0), (-3.0, 0.0, 0.0)),  # tip on the index tip
+    "point": ((32.0, -6.0, 6.0), (19.0, 0.0, 0.0), (9.0, 0.0, 0.0)),  # resting on the flexed middle finger
     "open": ((0.0, 5.0, 0.0), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0)),
-    "grasp": ((25.0, 30.0, 20.0), (15.0, 0.0, 0.0), (20.0, 0.0, 0.0)),
+    "grasp": ((24.0, 4.0, 5.0), (5.0, 0.0, 0.0), (10.0, 0.0, 0.0)),  # opposed around an object
 }
 #: Standard deviation (degrees) of the per-sample variation around a posed kind.
 POSE_JITTER_DEGREES = 6.0
+#: Joints whose jitter is reduced per kind (factor), so a pinch keeps its thumb-index contact.
+_JITTER_SCALE = {"pinch": {joint: 0.35 for joint in DIGIT_JOINTS["index"] + DIGIT_JOINTS["thumb"]}}
 
 
 def _frames(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -138,6 +142,8 @@ def sample_poses(
     angles = _kind_means(kind, num, generator)
     jitter = POSE_JITTER_DEGREES * torch.randn(num, NUM_JOINTS, 3, generator=generator, dtype=torch.float64)
     jitter[..., 1:] *= 0.5  # abduction and twist vary less than flexion
+    for joint, factor in _JITTER_SCALE.get(kind, {}).items():
+        jitter[:, joint] *= factor
     angles = torch.deg2rad(angles + jitter)
     angles[:, 0] = 0.0
     pose = clamp_to_limits(pose_from_local_angles(angles))

@@ -33,7 +33,7 @@ PALM_COLUMNS = 26
 PALM_RINGS = 13  # including the wrist ring
 WRIST_COLUMNS = 21
 #: Palm rows/columns whose patch boundary roots the thumb (rows from the wrist, columns from +x).
-THUMB_PATCH_ROWS = (4, 5, 6)
+THUMB_PATCH_ROWS = (3, 4, 5)
 THUMB_PATCH_COLUMNS = (-1, 0, 1, 2)
 #: Superellipse exponent of the palm cross-section (< 1 gives a rounded box).
 PALM_BOXINESS = 0.6
@@ -153,13 +153,15 @@ def _finger_digit(name: str, props: HandProportions) -> _Digit:
 
 
 #: Thumb flexion direction at rest (toward the palm and the little finger).
-THUMB_FLEXION_DIRECTION = _unit(np.array([-0.55, 0.0, 0.85]))
+THUMB_FLEXION_DIRECTION = _unit(np.array([-0.80, 0.0, 0.60]))
 
 
 def _thumb_digit(props: HandProportions) -> _Digit:
-    cmc = np.array([0.016 * props.palm_width / 0.084, 0.014 * props.palm_length / 0.092, 0.004])
-    directions = np.stack([_unit(np.array(d)) for d in ([0.80, 0.56, 0.20], [0.52, 0.84, 0.12], [0.40, 0.91, 0.08])])
-    lengths = np.array([0.040, 0.031, 0.027]) * props.thumb_length
+    # CMC low on the radial side near the wrist; metacarpal ~4.5 cm, proximal ~3.1 cm, distal
+    # ~2.6 cm: at rest the tip reaches the index MCP level, ~35 degrees away from the index.
+    cmc = np.array([0.019 * props.palm_width / 0.084, 0.008 * props.palm_length / 0.092, 0.006])
+    directions = np.stack([_unit(np.array(d)) for d in ([0.70, 0.68, 0.22], [0.45, 0.885, 0.12], [0.33, 0.94, 0.06])])
+    lengths = np.array([0.045, 0.031, 0.026]) * props.thumb_length
     mcp = cmc + lengths[0] * directions[0]
     ip = mcp + lengths[1] * directions[1]
     tip = ip + lengths[2] * directions[2]
@@ -173,7 +175,7 @@ def _finger_radius(name: str, fraction: np.ndarray, props: HandProportions) -> n
 
 def _thumb_radius(fraction: np.ndarray, props: HandProportions) -> np.ndarray:
     """Thumb half-width (metres) at ``fraction`` of the way from CMC to tip."""
-    return 0.0135 * props.thumb_thickness * (1.0 - 0.32 * fraction)
+    return 0.0118 * props.thumb_thickness * (1.0 - 0.28 * fraction)
 
 
 def _segment_stations(digit: _Digit, start: float, counts: tuple[int, int, int], cap_radius: float) -> np.ndarray:
