@@ -1,7 +1,6 @@
 """Tests for the exact closest-point query and the COMA-style mesh pyramid."""
 
 import math
-import pickle
 
 import numpy as np
 import pytest
@@ -9,6 +8,7 @@ import trimesh
 
 from cmr.mesh.closest_point import closest_points_on_triangles
 from cmr.mesh.decimate import build_mesh_pyramid, down_matrix, quadric_decimate, upsample_matrix
+from cmr.mesh.template import load_transform_pkl
 
 HAND_COUNTS = [778, 389, 195, 98, 49]
 
@@ -123,8 +123,7 @@ def test_closest_point_degenerate_triangles_and_ties():
 
 
 def _load_release(folder):
-    with open(folder / "transform.pkl", "rb") as handle:
-        release = pickle.load(handle, encoding="latin1")
+    release = load_transform_pkl(folder / "transform.pkl")
     mesh = trimesh.load(folder / "template.ply", process=False)
     return release, np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64)
 

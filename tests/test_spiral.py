@@ -6,14 +6,13 @@ of the spirals CMR's checkpoints were trained with.
 """
 
 import hashlib
-import pickle
-import warnings
 
 import numpy as np
 import pytest
 
 from cmr.mesh.halfedge import HalfedgeMesh, vertex_rings
 from cmr.mesh.spiral import spiral_indices
+from cmr.mesh.template import load_transform_pkl
 
 TETRAHEDRON = np.array([[0, 1, 2], [0, 2, 3], [0, 3, 1], [1, 3, 2]])
 OCTAHEDRON = np.array(
@@ -37,9 +36,7 @@ def _sha256_prefix(spirals: np.ndarray) -> str:
 
 @pytest.fixture(scope="module")
 def released_transform(cmr_release_dir):
-    with open(cmr_release_dir / "transform.pkl", "rb") as file, warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # pickled scipy.sparse paths
-        transform = pickle.load(file, encoding="latin1")
+    transform = load_transform_pkl(cmr_release_dir / "transform.pkl")
     vertices = [np.asarray(v, dtype=np.float64) for v in transform["vertices"]]
     faces = [np.asarray(f, dtype=np.int64) for f in transform["face"]]
     return vertices, faces

@@ -129,7 +129,7 @@ class Template:
                 f"{folder}: missing CMR template file(s) {', '.join(missing)}; expected "
                 f"{', '.join(CMR_RELEASE_FILES)} from CMR's released 'template' folder"
             )
-        transform = _load_transform_pkl(folder / "transform.pkl")
+        transform = load_transform_pkl(folder / "transform.pkl")
         ply_vertices, ply_faces = read_ply(folder / "template.ply")
         if ply_vertices.shape != transform["vertices"][0].shape or not np.allclose(
             ply_vertices, transform["vertices"][0], atol=1e-6
@@ -293,8 +293,12 @@ def _compact(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _load_transform_pkl(path: Path) -> dict:
-    """Read CMR's ``transform.pkl`` (a Python 2 pickle of scipy sparse matrices)."""
+def load_transform_pkl(path: str | os.PathLike) -> dict:
+    """Read CMR's ``transform.pkl`` (a Python 2 pickle of scipy sparse matrices).
+
+    Returns a dict with ``vertices`` (5 float64 arrays), ``face`` (5 int64 arrays),
+    ``down_transform`` and ``up_transform`` (4 scipy sparse matrices each) and ``adj``.
+    """
     try:
         with open(path, "rb") as handle, warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # scipy.sparse.csc namespace
