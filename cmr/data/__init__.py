@@ -1,0 +1,1 @@
+"""Data: FreiHAND-layout datasets (real and synthetic), crops, augmentation and targets."""
