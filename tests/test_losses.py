@@ -83,9 +83,9 @@ def test_compute_losses_total_is_the_weighted_sum_of_every_term():
     outputs = _fake_outputs()
     targets = {
         "mesh": [torch.randn(2, 3, 3), torch.randn(2, 2, 3)],
-        "heatmap": torch.rand(2, 21, 4, 4),
+        "heatmaps": torch.rand(2, 21, 4, 4),
         "mask": (torch.rand(2, 4, 4) > 0.5).float(),
-        "joints_3d": torch.randn(2, 21, 3),
+        "xyz": torch.randn(2, 21, 3),
     }
     cfg = get_cfg().LOSS
     cfg.MESH_L1 = [1.0, 0.25]
@@ -93,7 +93,7 @@ def test_compute_losses_total_is_the_weighted_sum_of_every_term():
     regressor = np.full((21, 3), 1.0 / 3.0)
     losses = compute_losses(outputs, targets, cfg, np.array([[0, 1, 2]]), regressor)
     mask = targets["mask"].unsqueeze(1)
-    expected_aux = sum(bce_with_logits(m, targets["heatmap"]) for m in outputs["aux_heatmap_logits"])
+    expected_aux = sum(bce_with_logits(m, targets["heatmaps"]) for m in outputs["aux_heatmap_logits"])
     assert losses["aux_heatmap"].item() == pytest.approx(expected_aux.item())
     assert losses["aux_mask"].item() == pytest.approx(bce_with_logits(outputs["aux_mask_logits"][0], mask).item())
     expected_total = (
@@ -109,10 +109,13 @@ def test_compute_losses_total_is_the_weighted_sum_of_every_term():
 
 def test_compute_losses_skips_terms_without_targets():
     outputs = _fake_outputs(aux_masks=0)
-    losses = compute_losses(
-        outputs, {"joints_3d": torch.zeros(2, 21, 3)}, get_cfg().LOSS, np.array([[0, 1, 2]]), np.full((21, 3), 1 / 3)
-    )
+    cfg = get_cfg().LOSS
+    cfg.JOINT_3D = 1.0
+    losses = compute_losses(outputs, {"xyz": torch.zeros(2, 21, 3)}, cfg, np.array([[0, 1, 2]]), np.full((21, 3), 1 / 3))
     assert set(losses) == {"joint_3d", "total"}
-    assert losses["total"].item() == 0.0  # JOINT_3D defaults to 0: the term is logged, not trained
+    assert losses["total"].item() == pytest.approx(losses["joint_3d"].item())
+    # JOINT_3D defaults to 0: joints alone then give no trainable term.
+    with pytest.raises(ValueError, match="no loss term"):
+        compute_losses(outputs, {"xyz": torch.zeros(2, 21, 3)}, get_cfg().LOSS, np.array([[0, 1, 2]]), np.zeros((21, 3)))
     with pytest.raises(ValueError, match="no loss term"):
         compute_losses(outputs, {}, get_cfg().LOSS, np.array([[0, 1, 2]]), np.zeros((21, 3)))

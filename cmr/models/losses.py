@@ -74,9 +74,10 @@ def compute_losses(
 
     Args:
         outputs: a model's output dict (:mod:`cmr.models.outputs`).
-        targets: any of ``'mesh'`` (list of (B, N_l, 3), fine to coarse), ``'heatmap'``
-            (B, J, h, w) in [0, 1], ``'mask'`` (B, 1, h, w) or (B, h, w) in {0, 1},
-            ``'joints_3d'`` (B, J, 3), root-relative, units of 0.2 m.
+        targets: a (batched) sample dict of :mod:`cmr.data.freihand`; any of ``'mesh'`` (list
+            of (B, N_l, 3), fine to coarse), ``'heatmaps'`` (B, J, h, w) in [0, 1], ``'mask'``
+            (B, 1, h, w) or (B, h, w) in [0, 1], ``'xyz'`` (B, J, 3) joints, root-relative,
+            units of 0.2 m (used when ``LOSS.JOINT_3D`` > 0).
         loss_cfg: the ``LOSS`` config section (weights).
         faces: (F, 3) triangles of the finest level.
         joint_regressor: (J, N_0) joints-from-vertices matrix (FreiHAND order).
@@ -99,11 +100,11 @@ def compute_losses(
         weights["normal"] = loss_cfg.NORMAL
         terms["edge"] = edge_length_loss(vertices, targets["mesh"][0], faces)
         weights["edge"] = loss_cfg.EDGE
-    if "heatmap" in targets:
-        terms["heatmap"] = bce_with_logits(outputs["heatmap_logits"], targets["heatmap"])
+    if "heatmaps" in targets:
+        terms["heatmap"] = bce_with_logits(outputs["heatmap_logits"], targets["heatmaps"])
         weights["heatmap"] = loss_cfg.HEATMAP
         if outputs["aux_heatmap_logits"]:
-            terms["aux_heatmap"] = sum(bce_with_logits(m, targets["heatmap"]) for m in outputs["aux_heatmap_logits"])
+            terms["aux_heatmap"] = sum(bce_with_logits(m, targets["heatmaps"]) for m in outputs["aux_heatmap_logits"])
             weights["aux_heatmap"] = loss_cfg.AUX_HEATMAP
     if "mask" in targets:
         mask = targets["mask"]
@@ -113,9 +114,9 @@ def compute_losses(
         if outputs["aux_mask_logits"]:
             terms["aux_mask"] = sum(bce_with_logits(m, mask) for m in outputs["aux_mask_logits"])
             weights["aux_mask"] = loss_cfg.AUX_MASK
-    if "joints_3d" in targets:
+    if "xyz" in targets and loss_cfg.JOINT_3D > 0:
         regressor = torch.as_tensor(joint_regressor, device=device)
-        terms["joint_3d"] = joint_l1_loss(vertices, targets["joints_3d"], regressor)
+        terms["joint_3d"] = joint_l1_loss(vertices, targets["xyz"], regressor)
         weights["joint_3d"] = loss_cfg.JOINT_3D
     if not terms:
         raise ValueError(f"no loss term has a target; targets hold {sorted(targets)}")
