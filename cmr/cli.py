@@ -1,6 +1,10 @@
 """Command line: ``python -m cmr <command> [options]`` (also installed as ``cmr``).
 
 Commands:
+    train      train a model (single process, or multi-GPU / multi-node under torchrun).
+    synth      generate the synthetic FreiHAND-layout dataset.
+    sheet      a contact sheet of dataset samples with keypoints and mesh overlaid.
+    demo       run a checkpoint on a folder of images: 5-panel plots, PLY meshes, overlays.
     template   build the project's hand template bundle under template/ (and its preview),
                or convert CMR's released MANO-topology files into the same bundle format.
     bench      benchmarks: ``bench model`` (forward speed, parameters, memory),
@@ -69,6 +73,54 @@ def _run_template(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "train",
+        help="train a model (torchrun-aware: multi-GPU and multi-node via DistributedDataParallel)",
+        description=(
+            "Train the model of a config on a FreiHAND-layout dataset (real or synthetic). Options: "
+            "a YAML experiment (--config, see configs/) and KEY VALUE overrides of any config key, "
+            "e.g. TRAIN.EPOCHS 5 DATA.ROOT data/FreiHAND_synth. Outputs go to "
+            "<OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>/ (checkpoints, TensorBoard board/, history.json). "
+            "Resume an interrupted run with TRAIN.RESUME last. Multi-GPU: "
+            "torchrun --nproc_per_node N -m cmr train ...; multi-node: add torchrun's --nnodes, "
+            "--node_rank and --rdzv_endpoint."
+        ),
+    )
+    parser.add_argument("--config", default=None, help="YAML experiment file (defaults: cmr/config.py)")
+    parser.add_argument("overrides", nargs=argparse.REMAINDER, help="KEY VALUE pairs overriding the config")
+    parser.set_defaults(run=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from cmr.config import load_cfg
+    from cmr.engine.train import train
+
+    train(load_cfg(args.config, args.overrides))
+    return 0
+
+
+#: Command name -> module whose ``main(argv)`` implements it (options pass through unchanged).
+FORWARDED_COMMANDS = {
+    "synth": ("cmr.data.synth", "generate the synthetic FreiHAND-layout dataset (see `synth --help`)"),
+    "sheet": ("cmr.vis.contact_sheet", "contact sheet of dataset samples (see `sheet --help`)"),
+    "demo": ("cmr.engine.demo", "run a checkpoint on a folder of images (see `demo --help`)"),
+}
+
+
+def _add_forwarded_parser(commands: argparse._SubParsersAction, name: str) -> None:
+    module, summary = FORWARDED_COMMANDS[name]
+    parser = commands.add_parser(name, help=summary, add_help=False)
+    parser.add_argument("options", nargs=argparse.REMAINDER)
+    parser.set_defaults(run=lambda args: _run_module(module, args.options))
+
+
+def _run_module(module: str, options: list[str]) -> int:
+    import importlib
+
+    return importlib.import_module(module).main(options) or 0
+
+
 #: Benchmark name -> module with a ``main(argv)``.
 BENCHMARKS = {
     "model": "cmr.bench.model",
@@ -89,9 +141,7 @@ def _add_bench_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_bench(args: argparse.Namespace) -> int:
-    import importlib
-
-    return importlib.import_module(BENCHMARKS[args.name]).main(args.options) or 0
+    return _run_module(BENCHMARKS[args.name], args.options)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="cmr: camera-space 3D hand mesh recovery from a single RGB image.",
     )
     commands = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+    _add_train_parser(commands)
+    for name in FORWARDED_COMMANDS:
+        _add_forwarded_parser(commands, name)
     _add_template_parser(commands)
     _add_bench_parser(commands)
     return parser

@@ -1,10 +1,16 @@
-"""Project configuration (YACS). ``get_cfg()`` returns a fresh, mutable copy of the defaults.
+"""Project configuration (YACS): one tree for every command.
 
-Sections so far: ``MODEL`` (architecture) and ``LOSS`` (term weights, cmr.md §4). Further
-sections are added next to these; YAML files override any key (``cfg.merge_from_file``).
+``get_cfg()`` returns a fresh, mutable copy of the defaults; ``load_cfg(path, overrides)`` merges
+an experiment file (``configs/*.yaml``) and ``KEY VALUE`` overrides from the command line, then
+freezes. Sections: ``MODEL`` (architecture), ``LOSS`` (term weights, cmr.md §4), ``DATA``
+(dataset and augmentation), ``TRAIN`` (schedule and run), ``TEST`` (evaluation),
+``REGISTRATION`` (2D-1D registration) and ``DEMO``. The defaults are the reference's FreiHAND
+settings (cmr.md §6.1) where it has one.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from yacs.config import CfgNode as CN
 
@@ -55,6 +61,113 @@ _C.LOSS.EDGE = 1.0
 _C.LOSS.JOINT_3D = 0.0
 
 
+# ------------------------------------------------------------------ data
+_C.DATA = CN()
+#: Dataset root laid out like FreiHAND (real or synthetic), relative to the repository root
+#: unless absolute.
+_C.DATA.ROOT = "data/FreiHAND"
+#: Name used for output folders: out/<DATA.NAME>/<EXP_NAME>/.
+_C.DATA.NAME = "FreiHAND"
+#: Augmentation of training crops: rotation range (degrees, ±), scale/shift jitter amount
+#: (box side (1.3 + SCALE_JITTER * a) * hand size, a in [-1, 1]), photometric distortion.
+_C.DATA.ROTATION = 90.0
+_C.DATA.SCALE_JITTER = 0.2
+_C.DATA.COLOR_AUG = True
+#: DataLoader worker processes (per process under torchrun).
+_C.DATA.NUM_WORKERS = 2
+
+# ------------------------------------------------------------------ training
+_C.TRAIN = CN()
+#: Reference schedule: Adam 1e-4, batch 32, 39 epochs, lr x0.1 after epoch 30.
+_C.TRAIN.EPOCHS = 39
+#: Batch size per process (the global batch is BATCH_SIZE x world size).
+_C.TRAIN.BATCH_SIZE = 32
+_C.TRAIN.LR = 1e-4
+_C.TRAIN.WEIGHT_DECAY = 0.0
+_C.TRAIN.LR_DECAY = 0.1
+#: Epochs after which the learning rate is multiplied by LR_DECAY.
+_C.TRAIN.DECAY_STEP = [30]
+#: Mixed precision (float16 with loss scaling on CUDA, bfloat16 on CPU).
+_C.TRAIN.AMP = False
+#: Clip the gradient norm to this value (0: no clipping).
+_C.TRAIN.GRAD_CLIP = 0.0
+#: Seed of everything random (weights, data order, augmentation).
+_C.TRAIN.SEED = 0
+#: Resume from this checkpoint ('' = fresh start, 'last' = the run's own checkpoint_last.pt).
+_C.TRAIN.RESUME = ""
+#: Initialise the weights from this checkpoint (ours or an official CMR release) and start fresh.
+_C.TRAIN.WEIGHTS = ""
+#: Validate on the evaluation split after every epoch when it has ground truth.
+_C.TRAIN.VALIDATE = True
+#: Stop an epoch after this many steps (0: the whole epoch); for smoke tests and quick runs.
+_C.TRAIN.MAX_STEPS_PER_EPOCH = 0
+#: Log scalars every this many steps, image panels once per epoch.
+_C.TRAIN.LOG_EVERY = 20
+
+# ------------------------------------------------------------------ evaluation
+_C.TEST = CN()
+_C.TEST.BATCH_SIZE = 32
+#: Checkpoint to evaluate ('' = the run's checkpoint_best.pt, else checkpoint_last.pt).
+_C.TEST.CHECKPOINT = ""
+#: Write the 5-panel plot for the first N evaluation images.
+_C.TEST.NUM_PLOTS = 8
+
+# ------------------------------------------------------------------ registration
+_C.REGISTRATION = CN()
+#: Depth bounds of the translation (metres).
+_C.REGISTRATION.Z_MIN = 0.1
+_C.REGISTRATION.Z_MAX = 2.0
+#: Joints with heatmap confidence below this are not used.
+_C.REGISTRATION.CONFIDENCE = 0.1
+#: Silhouette threshold on the predicted mask probability.
+_C.REGISTRATION.MASK_THRESHOLD = 0.3
+#: Use the 1D silhouette step (the reference silently skips it).
+_C.REGISTRATION.SILHOUETTE = True
+
+# ------------------------------------------------------------------ demo
+_C.DEMO = CN()
+#: Folder of input images (each with an optional <stem>_K.npy).
+_C.DEMO.INPUT = "data/demo"
+#: Field of view (degrees, horizontal) assumed for images without a K file.
+_C.DEMO.FOV = 45.0
+#: The images show left hands (mirrored in and out).
+_C.DEMO.LEFT = False
+
+# ------------------------------------------------------------------ run
+#: Experiment name: outputs go to <OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>/.
+_C.EXP_NAME = "cmr_sg"
+_C.OUTPUT_DIR = "out"
+#: 'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'.
+_C.DEVICE = "auto"
+
+
 def get_cfg() -> CN:
-    """A fresh copy of the default configuration."""
+    """A fresh, mutable copy of the default configuration."""
     return _C.clone()
+
+
+def load_cfg(path: str | None = None, overrides: list[str] | None = None, freeze: bool = True) -> CN:
+    """Defaults, then the YAML experiment at ``path``, then ``KEY VALUE`` overrides.
+
+    Raises:
+        FileNotFoundError: the YAML file does not exist.
+        ValueError: an odd number of overrides, or a key that does not exist.
+    """
+    cfg = get_cfg()
+    if path:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        try:
+            cfg.merge_from_file(str(path))
+        except KeyError as error:
+            raise ValueError(f"{path}: unknown config key {error}") from error
+    overrides = list(overrides or [])
+    if len(overrides) % 2:
+        raise ValueError(f"overrides must be KEY VALUE pairs, got {len(overrides)} items: {overrides}")
+    try:
+        cfg.merge_from_list(overrides)
+    except (KeyError, AssertionError) as error:
+        raise ValueError(f"bad override in {overrides}: {error}") from error
+    if freeze:
+        cfg.freeze()
+    return cfg

@@ -41,6 +41,7 @@ class CMRPG(CMRBase):
         self.pose_prior_decoder = UNetDecoder2d(channels, num_joints, decoder_channels)
         self.refine_encoder = ResNetEncoder(backbone, STEM_CHANNELS + num_joints, latent_size)
         self.pose_refine_decoder = UNetDecoder2d(channels, num_joints, decoder_channels)
+        self.refine_encoder.fc.requires_grad_(False)  # never used: frozen, so DDP needs no unused-parameter search
         self._add_mesh_stage(channels, mesh_decoder)
 
     def forward(self, image: torch.Tensor) -> dict:

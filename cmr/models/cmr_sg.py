@@ -46,6 +46,7 @@ class CMRSG(CMRBase):
         self.mask_prior_decoder = UNetDecoder2d(channels, 1, decoder_channels)
         self.pose_encoder = ResNetEncoder(backbone, STEM_CHANNELS + 1, latent_size)
         self.pose_prior_decoder = UNetDecoder2d(channels, num_joints, decoder_channels)
+        self.pose_encoder.fc.requires_grad_(False)  # never used: frozen, so DDP needs no unused-parameter search
         self._add_mesh_stage(channels, mesh_decoder)
 
     def forward(self, image: torch.Tensor) -> dict:

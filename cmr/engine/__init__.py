@@ -1,0 +1,1 @@
+"""Engine: training (single process and torchrun DDP), checkpoints, evaluation, demo."""

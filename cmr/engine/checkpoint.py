@@ -1,0 +1,84 @@
+"""Checkpoints: atomic save, load with clear errors, and a ready model from a checkpoint file.
+
+A checkpoint written by the trainer is a dict::
+
+    {"model": state_dict, "cfg": the run's YAML config (str), "epoch": last finished epoch,
+     "optimizer", "scheduler", "scaler": state dicts, "rng": RNG states,
+     "best_metric": float, "history": list of per-epoch dicts}
+
+Bundled checkpoints keep only ``model`` (possibly float16) and ``cfg``. Official CMR releases
+(bare state dicts) are recognised and converted (:mod:`cmr.models.convert`).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+from yacs.config import CfgNode
+
+from cmr.config import get_cfg
+from cmr.fileio import atomic_write_bytes
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
+    """``torch.save`` to a temporary file, then rename: an interrupted save loses nothing."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Load a checkpoint on the CPU, with an error naming the file when it is missing or broken."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch raises several types for a truncated or foreign file
+        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({error})") from error
+
+
+def cfg_from_checkpoint(checkpoint: dict, path: str | os.PathLike = "checkpoint") -> CfgNode:
+    """The configuration stored in one of our checkpoints (defaults filled in for newer keys)."""
+    if "cfg" not in checkpoint:
+        raise ValueError(f"{path}: holds no 'cfg' entry; is it an official CMR release? Pass a config too")
+    cfg = get_cfg()
+    cfg.merge_from_other_cfg(CfgNode.load_cfg(checkpoint["cfg"]))
+    return cfg
+
+
+def load_weights(model: nn.Module, checkpoint: dict, path: str | os.PathLike = "checkpoint") -> nn.Module:
+    """Load model weights from one of our checkpoints or an official CMR release (strict)."""
+    if "model" in checkpoint and "cfg" in checkpoint:
+        state = {key: value.float() if value.is_floating_point() else value
+                 for key, value in checkpoint["model"].items()}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(
+                f"{path}: weights do not fit the model built from the config: missing "
+                f"{missing[:5]}{'...' if len(missing) > 5 else ''}, unexpected "
+                f"{unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
+            )
+        return model
+    from cmr.models.convert import load_official_checkpoint
+
+    return load_official_checkpoint(model, checkpoint)
+
+
+def load_model(path: str | os.PathLike, cfg: CfgNode | None = None, device: str | torch.device = "cpu"):
+    """(model in eval mode on ``device``, cfg, template) from a checkpoint file.
+
+    ``cfg`` is needed only for official CMR releases, which carry no configuration.
+    """
+    from cmr.models.build import build_model, load_template
+
+    checkpoint = load_checkpoint(path)
+    cfg = cfg if cfg is not None else cfg_from_checkpoint(checkpoint, path)
+    template = load_template(cfg.MODEL.TEMPLATE)
+    model = build_model(cfg, template)
+    load_weights(model, checkpoint, path)
+    return model.to(device).eval(), cfg, template
