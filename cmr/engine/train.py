@@ -288,7 +288,7 @@ class Trainer:
     @torch.no_grad()
     def _validate(self, epoch: int) -> dict:
         """Root-relative errors (mm) on the evaluation split: MPJPE, MPVPE and their PA versions."""
-        from cmr.evaluation.metrics import procrustes_align
+        from cmr.evaluation.metrics import align_w_scale
 
         loader = _loader(self.evaluation_set, self.cfg, ProcessInfo(0, 0, 1, self.info.device), epoch,
                          False, self.cfg.TEST.BATCH_SIZE, False)
@@ -303,7 +303,7 @@ class Trainer:
             for name, pred, gt in (("mpjpe", joints, gt_joints), ("mpvpe", vertices, gt_vertices)):
                 pred, gt = pred.cpu().numpy().astype(np.float64), gt.cpu().numpy().astype(np.float64)
                 errors[name].append(np.linalg.norm(pred - gt, axis=-1).mean(axis=1))
-                aligned = np.stack([procrustes_align(g, p) for g, p in zip(gt, pred)])
+                aligned = align_w_scale(gt, pred, allow_reflection=False)
                 errors[f"pa_{name}"].append(np.linalg.norm(aligned - gt, axis=-1).mean(axis=1))
         return {f"val_{name}_mm": float(np.concatenate(values).mean() * 1000.0) for name, values in errors.items()}
 

@@ -1,0 +1,298 @@
+"""FreiHAND benchmark: official scores, PCK plots, ground truth and the CodaLab submission files.
+
+``evaluate`` gives the numbers the official ``eval.py`` writes to ``scores.txt`` (same names,
+same units: mean errors in cm, AUCs and F-scores in [0, 1]) from arrays in metres. The
+submission is the JSON ``[xyz_list, verts_list]`` (N x 21 x 3 keypoints in FreiHAND order and
+N x 778 x 3 vertices, camera space, metres), uploaded as a zip whose only member is ``pred.json``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from cmr.data.layout import FREIHAND_URL, FreiHANDLayout
+from cmr.evaluation.metrics import (
+    F_SCORE_THRESHOLDS_M,
+    PointMeasures,
+    align_w_scale,
+    align_with_keypoint_fit,
+    f_scores,
+    fit_similarity,
+    point_errors,
+    point_measures,
+)
+from cmr.fileio import atomic_write_bytes, atomic_write_json
+
+NUM_KEYPOINTS = 21
+MANO_VERTICES = 778
+#: Name of the prediction file inside the submission zip (what the official eval.py opens).
+SUBMISSION_MEMBER = "pred.json"
+#: Decimals kept in the submission JSON: 1e-6 m, far below any error that matters.
+SUBMISSION_DECIMALS = 6
+#: What the official script reports for mesh scores it cannot compute (non-MANO predictions),
+#: before its x100 to cm (so mesh_mean3d reads -100 and mesh_auc3d -1).
+NOT_EVALUATED = -1.0
+#: Score names in the order of the official ``scores.txt``.
+SCORE_NAMES = (
+    "xyz_mean3d", "xyz_auc3d", "xyz_al_mean3d", "xyz_al_auc3d",
+    "mesh_mean3d", "mesh_auc3d", "mesh_al_mean3d", "mesh_al_auc3d",
+    "f_score_5", "f_al_score_5", "f_score_15", "f_al_score_15",
+)
+_ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+_CM_PER_M = 100.0
+
+
+@dataclass(frozen=True)
+class FreiHANDEvaluation:
+    """Scores plus the PCK curves behind them.
+
+    Attributes:
+        scores: official score name -> value (see :data:`SCORE_NAMES`; means in cm).
+        curves: ``'xyz'``, ``'xyz_al'`` and, for 778-vertex predictions, ``'mesh'`` and
+            ``'mesh_al'`` -> their :class:`PointMeasures` (thresholds in metres).
+    """
+
+    scores: dict[str, float]
+    curves: dict[str, PointMeasures]
+
+
+def _as_points(value: Any, what: str, num_points: int | None = None) -> np.ndarray:
+    """Convert nested lists or an array to float64 (N, P, 3), or raise ValueError naming ``what``."""
+    expected = f"(N, {num_points if num_points is not None else 'V'}, 3)"
+    try:
+        points = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{what}: expected numbers of shape {expected}, got ragged or non-numeric data ({error})"
+        ) from None
+    if points.ndim != 3 or points.shape[2] != 3 or (num_points is not None and points.shape[1] != num_points):
+        raise ValueError(f"{what}: expected shape {expected}, got {points.shape}")
+    if len(points) == 0 or points.shape[1] == 0:
+        raise ValueError(f"{what}: expected at least one sample and one point, got shape {points.shape}")
+    if not np.all(np.isfinite(points)):
+        raise ValueError(f"{what}: contains NaN or infinite values")
+    return points
+
+
+def validate_predictions(
+    pred_xyz: Any, pred_verts: Any, gt_xyz: Any, gt_verts: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Check predictions against the ground truth and return all four as float64 arrays.
+
+    Returns:
+        pred_xyz (N, 21, 3), pred_verts (N, W, 3), gt_xyz (N, 21, 3), gt_verts (N, V, 3), metres.
+        ``W`` may differ from ``V``; the mesh is then scored as a non-MANO prediction.
+
+    Raises:
+        ValueError: a shape is wrong, a value is not finite, or a count differs from the GT's.
+    """
+    gt_xyz = _as_points(gt_xyz, "ground-truth keypoints", NUM_KEYPOINTS)
+    gt_verts = _as_points(gt_verts, "ground-truth vertices")
+    pred_xyz = _as_points(pred_xyz, "predicted keypoints", NUM_KEYPOINTS)
+    pred_verts = _as_points(pred_verts, "predicted vertices")
+    if len(gt_xyz) != len(gt_verts):
+        raise ValueError(f"ground truth: {len(gt_xyz)} keypoint sets but {len(gt_verts)} meshes")
+    for name, array in (("keypoint", pred_xyz), ("mesh", pred_verts)):
+        if len(array) != len(gt_xyz):
+            raise ValueError(
+                f"predictions: {len(array)} {name} predictions for {len(gt_xyz)} ground-truth samples"
+            )
+    return pred_xyz, pred_verts, gt_xyz, gt_verts
+
+
+def evaluate_with_curves(
+    pred_xyz: Any, pred_verts: Any, gt_xyz: Any, gt_verts: Any, fix_non_mano_alignment: bool = False
+) -> FreiHANDEvaluation:
+    """Every official FreiHAND score and the PCK curves, from predictions and GT in metres.
+
+    Args:
+        pred_xyz: (N, 21, 3) predicted keypoints, FreiHAND order, camera space, metres.
+        pred_verts: (N, W, 3) predicted vertices, metres. When ``W`` differs from the GT's vertex
+            count the mesh errors are not computed (reported as the official -100 cm / -1) and
+            the vertices are aligned with the keypoints' transform for the aligned F-scores.
+        gt_xyz: (N, 21, 3) ground-truth keypoints, metres.
+        gt_verts: (N, V, 3) ground-truth vertices, metres.
+        fix_non_mano_alignment: only for ``W != V``: use the corrected keypoint transform instead
+            of the official, buggy ``align_by_trafo`` (see ``align_with_keypoint_fit``). The
+            aligned F-scores then differ from the official ones.
+    """
+    pred_xyz, pred_verts, gt_xyz, gt_verts = validate_predictions(pred_xyz, pred_verts, gt_xyz, gt_verts)
+    is_mano = pred_verts.shape[1] == gt_verts.shape[1]
+    curves = {
+        "xyz": point_measures(point_errors(gt_xyz, pred_xyz)),
+        "xyz_al": point_measures(point_errors(gt_xyz, align_w_scale(gt_xyz, pred_xyz))),
+    }
+    if is_mano:
+        verts_aligned = align_w_scale(gt_verts, pred_verts)
+        curves["mesh"] = point_measures(point_errors(gt_verts, pred_verts))
+        curves["mesh_al"] = point_measures(point_errors(gt_verts, verts_aligned))
+    else:
+        fit = fit_similarity(gt_xyz, pred_xyz)
+        verts_aligned = align_with_keypoint_fit(pred_verts, fit, official=not fix_non_mano_alignment)
+    scores = {}
+    for name in ("xyz", "xyz_al", "mesh", "mesh_al"):
+        scores.update(_point_score_entries(name, curves.get(name)))
+    scores.update(_f_score_entries(gt_verts, pred_verts, verts_aligned))
+    return FreiHANDEvaluation(scores={name: float(scores[name]) for name in SCORE_NAMES}, curves=curves)
+
+
+def _point_score_entries(name: str, measures: PointMeasures | None) -> dict[str, float]:
+    """``<name>_mean3d`` (cm) and ``<name>_auc3d``; the official -1 (x100 for the mean) when None."""
+    if measures is None:
+        return {f"{name}_mean3d": NOT_EVALUATED * _CM_PER_M, f"{name}_auc3d": NOT_EVALUATED}
+    return {f"{name}_mean3d": measures.mean_m * _CM_PER_M, f"{name}_auc3d": measures.auc}
+
+
+def _f_score_entries(
+    gt_verts: np.ndarray, pred_verts: np.ndarray, verts_aligned: np.ndarray
+) -> dict[str, float]:
+    """``f_score_<mm>`` and ``f_al_score_<mm>`` averaged over samples, for the official thresholds."""
+    unaligned = f_scores(gt_verts, pred_verts).mean(axis=0)
+    aligned = f_scores(gt_verts, verts_aligned).mean(axis=0)
+    entries = {}
+    for threshold, value, value_aligned in zip(F_SCORE_THRESHOLDS_M, unaligned, aligned):
+        millimetres = round(threshold * 1000)
+        entries[f"f_score_{millimetres}"] = float(value)
+        entries[f"f_al_score_{millimetres}"] = float(value_aligned)
+    return entries
+
+
+def evaluate(
+    pred_xyz: Any, pred_verts: Any, gt_xyz: Any, gt_verts: Any, fix_non_mano_alignment: bool = False
+) -> dict[str, float]:
+    """The official ``scores.txt`` values as a dict (see :func:`evaluate_with_curves`)."""
+    return evaluate_with_curves(pred_xyz, pred_verts, gt_xyz, gt_verts, fix_non_mano_alignment).scores
+
+
+def write_scores(path: str | os.PathLike, scores: Mapping[str, float]) -> Path:
+    """Write the scores as a JSON object (full precision, in the mapping's order) atomically."""
+    return atomic_write_json(path, {name: float(value) for name, value in scores.items()})
+
+
+def plot_pck(curves: Mapping[str, PointMeasures], path: str | os.PathLike) -> Path:
+    """Save the keypoint PCK and mesh PCV curves (unaligned and aligned, AUC in the legend) as PNG.
+
+    Args:
+        curves: as :attr:`FreiHANDEvaluation.curves`; missing mesh curves leave their panel empty.
+        path: output ``.png``.
+    """
+    figure = Figure(figsize=(10, 4.2), dpi=100)
+    FigureCanvasAgg(figure)
+    panels = (("xyz", "Keypoints (PCK)", "correct keypoints"), ("mesh", "Mesh (PCV)", "correct vertices"))
+    for index, (prefix, title, ylabel) in enumerate(panels):
+        ax = figure.add_subplot(1, 2, index + 1)
+        for key, label in ((prefix, "unaligned"), (f"{prefix}_al", "Procrustes-aligned")):
+            if key in curves:
+                measures = curves[key]
+                legend = f"{label} (AUC {measures.auc:.3f})"
+                ax.plot(measures.thresholds_m * _CM_PER_M, measures.pck, label=legend)
+        ax.set(title=title, xlabel="threshold (cm)", ylabel=f"fraction of {ylabel}", ylim=(0.0, 1.01))
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(loc="lower right")
+        else:
+            ax.text(0.5, 0.5, "not evaluated", ha="center", va="center", transform=ax.transAxes)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def _read_json(path: Path, description: str) -> Any:
+    """Load a JSON file, raising FileNotFoundError / ValueError that name it and its content."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: expected {description} (FreiHAND: {FREIHAND_URL})")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); expected {description}") from None
+
+
+def load_ground_truth(root: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read ``evaluation_xyz.json`` and ``evaluation_verts.json`` from a FreiHAND-layout root.
+
+    Returns:
+        xyz (M, 21, 3) and verts (M, 778, 3), camera space, metres (FreiHAND: M = 3960).
+
+    Raises:
+        FileNotFoundError: a file is missing (the message names it).
+        ValueError: a file has the wrong shape, or the two files hold different counts.
+    """
+    layout = FreiHANDLayout(root)
+    xyz_path = layout.annotation("evaluation", "xyz")
+    verts_path = layout.annotation("evaluation", "verts")
+    xyz = _read_json(xyz_path, f"a list of M x {NUM_KEYPOINTS} x 3 keypoints in metres")
+    verts = _read_json(verts_path, f"a list of M x {MANO_VERTICES} x 3 vertices in metres")
+    xyz = _as_points(xyz, str(xyz_path), NUM_KEYPOINTS)
+    verts = _as_points(verts, str(verts_path), MANO_VERTICES)
+    if len(xyz) != len(verts):
+        raise ValueError(f"{xyz_path} holds {len(xyz)} samples but {verts_path} holds {len(verts)}")
+    return xyz, verts
+
+
+def write_submission(
+    path: str | os.PathLike,
+    xyz_list: Sequence[Any],
+    verts_list: Sequence[Any],
+    decimals: int = SUBMISSION_DECIMALS,
+) -> Path:
+    """Write the FreiHAND submission JSON ``[xyz_list, verts_list]`` atomically.
+
+    Args:
+        path: output ``.json`` (zip it with :func:`zip_submission` for CodaLab).
+        xyz_list: N keypoint sets (21, 3), FreiHAND joint order, camera space, metres.
+        verts_list: N meshes (778, 3), camera space, metres.
+        decimals: values are rounded to this many decimals (6: micrometres).
+    """
+    xyz = _as_points(xyz_list, "submission keypoints", NUM_KEYPOINTS)
+    verts = _as_points(verts_list, "submission vertices")
+    if len(xyz) != len(verts):
+        raise ValueError(f"submission: {len(xyz)} keypoint sets but {len(verts)} meshes")
+    content = [np.round(xyz, decimals).tolist(), np.round(verts, decimals).tolist()]
+    return atomic_write_bytes(path, json.dumps(content, separators=(",", ":")).encode("utf-8"))
+
+
+def zip_submission(json_path: str | os.PathLike, zip_path: str | os.PathLike) -> Path:
+    """Zip a submission JSON as the single member ``pred.json`` (fixed timestamp: same bytes each run)."""
+    info = zipfile.ZipInfo(SUBMISSION_MEMBER, date_time=_ZIP_DATE_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.create_system = 3
+    info.external_attr = 0o644 << 16
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(info, Path(json_path).read_bytes())
+    return atomic_write_bytes(zip_path, buffer.getvalue())
+
+
+def load_submission(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read a submission ``.json`` or a ``.zip`` holding ``pred.json``.
+
+    Returns:
+        xyz (N, 21, 3) and verts (N, W, 3), metres.
+    """
+    path = Path(path)
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            if SUBMISSION_MEMBER not in archive.namelist():
+                members = archive.namelist()
+                raise ValueError(f"{path} has no member {SUBMISSION_MEMBER!r} (members: {members})")
+            content = json.loads(archive.read(SUBMISSION_MEMBER))
+    else:
+        content = _read_json(path, "a submission [xyz_list, verts_list]")
+    if not isinstance(content, list) or len(content) != 2:
+        raise ValueError(f"{path}: expected a JSON list [xyz_list, verts_list] of two entries")
+    xyz = _as_points(content[0], f"{path} keypoints", NUM_KEYPOINTS)
+    verts = _as_points(content[1], f"{path} vertices")
+    if len(xyz) != len(verts):
+        raise ValueError(f"{path}: {len(xyz)} keypoint sets but {len(verts)} meshes")
+    return xyz, verts
