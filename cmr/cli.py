@@ -4,6 +4,7 @@ Commands:
     train      train a model (single process, or multi-GPU / multi-node under torchrun).
     synth      generate the synthetic FreiHAND-layout dataset.
     sheet      a contact sheet of dataset samples with keypoints and mesh overlaid.
+    eval       evaluate a checkpoint: FreiHAND submission JSON/zip, official scores, PCK plot.
     demo       run a checkpoint on a folder of images: 5-panel plots, PLY meshes, overlays.
     template   build the project's hand template bundle under template/ (and its preview),
                or convert CMR's released MANO-topology files into the same bundle format.
@@ -104,15 +105,14 @@ def _run_train(args: argparse.Namespace) -> int:
 FORWARDED_COMMANDS = {
     "synth": ("cmr.data.synth", "generate the synthetic FreiHAND-layout dataset (see `synth --help`)"),
     "sheet": ("cmr.vis.contact_sheet", "contact sheet of dataset samples (see `sheet --help`)"),
+    "eval": ("cmr.engine.evaluate", "evaluate a checkpoint: FreiHAND submission and scores (see `eval --help`)"),
     "demo": ("cmr.engine.demo", "run a checkpoint on a folder of images (see `demo --help`)"),
 }
 
 
 def _add_forwarded_parser(commands: argparse._SubParsersAction, name: str) -> None:
-    module, summary = FORWARDED_COMMANDS[name]
-    parser = commands.add_parser(name, help=summary, add_help=False)
-    parser.add_argument("options", nargs=argparse.REMAINDER)
-    parser.set_defaults(run=lambda args: _run_module(module, args.options))
+    _, summary = FORWARDED_COMMANDS[name]
+    commands.add_parser(name, help=summary, add_help=False)  # listed here, dispatched by main()
 
 
 def _run_module(module: str, options: list[str]) -> int:
@@ -159,8 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        if argv and argv[0] in FORWARDED_COMMANDS:  # the module parses its own options, --help included
+            return _run_module(FORWARDED_COMMANDS[argv[0]][0], argv[1:])
+        args = build_parser().parse_args(argv)
         return args.run(args)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

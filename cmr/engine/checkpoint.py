@@ -69,15 +69,22 @@ def load_weights(model: nn.Module, checkpoint: dict, path: str | os.PathLike = "
     return load_official_checkpoint(model, checkpoint)
 
 
-def load_model(path: str | os.PathLike, cfg: CfgNode | None = None, device: str | torch.device = "cpu"):
-    """(model in eval mode on ``device``, cfg, template) from a checkpoint file.
+def load_model(path: str | os.PathLike, fallback_cfg: CfgNode | None = None,
+               device: str | torch.device = "cpu"):
+    """(model in eval mode on ``device``, its cfg, template) from a checkpoint file.
 
-    ``cfg`` is needed only for official CMR releases, which carry no configuration.
+    The architecture comes from the checkpoint's own config; ``fallback_cfg`` is used only for
+    official CMR releases, which carry none.
     """
     from cmr.models.build import build_model, load_template
 
     checkpoint = load_checkpoint(path)
-    cfg = cfg if cfg is not None else cfg_from_checkpoint(checkpoint, path)
+    if "cfg" in checkpoint:
+        cfg = cfg_from_checkpoint(checkpoint, path)
+    elif fallback_cfg is not None:
+        cfg = fallback_cfg
+    else:
+        raise ValueError(f"{path}: holds no config (an official CMR release?); pass --config with its architecture")
     template = load_template(cfg.MODEL.TEMPLATE)
     model = build_model(cfg, template)
     load_weights(model, checkpoint, path)

@@ -98,11 +98,12 @@ def build_datasets(cfg, template):
     training = FreiHANDDataset(
         root, "training", template, input_size=cfg.MODEL.INPUT_SIZE, augment=True,
         rotation=cfg.DATA.ROTATION, scale_jitter=cfg.DATA.SCALE_JITTER, color_aug=cfg.DATA.COLOR_AUG,
+        seed=cfg.TRAIN.SEED,
     )
     evaluation = None
     if cfg.TRAIN.VALIDATE:
         candidate = FreiHANDDataset(root, "evaluation", template, input_size=cfg.MODEL.INPUT_SIZE, augment=False)
-        evaluation = candidate if candidate.has_ground_truth else None
+        evaluation = candidate if candidate.xyz is not None and candidate.verts is not None else None
     return training, evaluation
 
 

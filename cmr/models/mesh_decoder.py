@@ -11,13 +11,17 @@ output is averaged with the up-sampled coarser prediction (not at the first leve
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
-from torch_geometric.nn import ChebConv
+
+with warnings.catch_warnings():  # torch-geometric 2.8 calls the deprecated torch.jit.script on import
+    warnings.simplefilter("ignore", FutureWarning)
+    from torch_geometric.nn import ChebConv
 
 from cmr.models.attention import LatentSelfAttention
 from cmr.models.spiral import SparseUpsample, SpiralConv
