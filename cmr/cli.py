@@ -123,6 +123,8 @@ def _run_module(module: str, options: list[str]) -> int:
 
 #: Benchmark name -> module with a ``main(argv)``.
 BENCHMARKS = {
+    "data": "cmr.bench.data",
+    "synth": "cmr.bench.synth",
     "model": "cmr.bench.model",
     "registration": "cmr.bench.registration",
     "render": "cmr.bench.render",

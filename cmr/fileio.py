@@ -19,16 +19,22 @@ import numpy as np
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and a rename; returns the path."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename; returns the path.
+
+    ``fsync=False`` skips flushing to disk: the rename still guarantees that no partial file is
+    ever seen (what resuming needs), only a power loss could lose it. Bulk writers (thousands of
+    images) use it; checkpoints and annotations keep the default.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
         if tmp.exists():

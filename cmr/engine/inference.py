@@ -31,13 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cmr.data.augment import normalise_image
+from cmr.data.targets import MESH_SCALE
 from cmr.registration import Registration, RegistrationConfig, heatmaps_to_uv, register
 
-#: The network predicts root-relative meshes in units of this many metres.
-MESH_UNIT_M = 0.2
-#: Image normalisation of the network input: (x / 255 - MEAN) / STD.
-PIXEL_MEAN = 0.5
-PIXEL_STD = 0.5
 #: Fewest silhouette pixels (fraction of the input area) that count as a hand when the 2D
 #: registration step found no confident joints (see :func:`hand_found`).
 MIN_HAND_AREA_FRACTION = 0.002
@@ -94,8 +91,7 @@ def prepare_image(image_rgb: np.ndarray, K: np.ndarray, input_size: int) -> tupl
     interpolation = cv2.INTER_AREA if side > input_size else cv2.INTER_LINEAR
     resized = cv2.resize(square, (input_size, input_size), interpolation=interpolation)
     K_input = resize_matrix(side, input_size) @ shift @ np.asarray(K, dtype=np.float64)
-    tensor = torch.from_numpy(resized).permute(2, 0, 1).float()
-    return (tensor / 255.0 - PIXEL_MEAN) / PIXEL_STD, K_input
+    return torch.from_numpy(normalise_image(resized)), K_input
 
 
 def input_from_original(K_input: np.ndarray, K_original: np.ndarray) -> np.ndarray:
@@ -236,7 +232,7 @@ def predict(model: nn.Module, images: Tensor, K: Tensor | np.ndarray, template, 
     regressor = torch.as_tensor(template.joint_regressor, dtype=torch.float32, device=device)
     with torch.no_grad():
         outputs = model(images)
-        vertices = outputs["mesh"][0].float() * MESH_UNIT_M
+        vertices = outputs["mesh"][0].float() * MESH_SCALE
         joints = torch.einsum("jn,bnc->bjc", regressor, vertices)
         heatmaps = outputs["heatmap_logits"].float().sigmoid()
         mask = F.interpolate(outputs["mask_logits"].float().sigmoid(), size=(size, size),

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from cmr import REPO_ROOT
+from cmr.data.targets import MESH_SCALE
 from cmr.engine.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from cmr.engine.distributed import ProcessInfo, any_process, barrier, close_process, init_process
 from cmr.fileio import atomic_write_bytes, atomic_write_json
@@ -297,7 +298,7 @@ class Trainer:
         errors: dict[str, list[np.ndarray]] = {"mpjpe": [], "pa_mpjpe": [], "mpvpe": [], "pa_mpvpe": []}
         for batch in tqdm(loader, desc="validate", disable=not self.info.is_main, dynamic_ncols=True, leave=False):
             batch = to_device(batch, self.info.device)
-            vertices = self.model(batch["image"])["mesh"][0].float() * 0.2
+            vertices = self.model(batch["image"])["mesh"][0].float() * MESH_SCALE
             joints = torch.einsum("jn,bnc->bjc", self.regressor, vertices)
             gt_joints = batch["xyz_camera"] - batch["xyz_camera"][:, :1]
             gt_vertices = batch["verts_camera"] - batch["xyz_camera"][:, :1]
@@ -348,11 +349,14 @@ def _float32(outputs: dict) -> dict:
 
 
 def parameter_digest(model: torch.nn.Module) -> str:
-    """sha256 of every parameter's bytes (to check that DDP ranks hold identical weights)."""
+    """sha256 of every parameter's bytes (to check that DDP ranks hold identical weights).
+
+    Buffers (BatchNorm running statistics) are left out: each rank updates them on its own data.
+    """
     import hashlib
 
     digest = hashlib.sha256()
-    for name, param in sorted(model.state_dict().items()):
+    for name, param in sorted(model.named_parameters()):
         digest.update(name.encode())
         digest.update(param.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
+from cmr.fileio import atomic_write_bytes
+
 
 def read_ply(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read a triangle mesh.
@@ -43,7 +45,7 @@ def write_ply(
     vertex_colors: np.ndarray | None = None,
     ascii: bool = False,
 ) -> None:
-    """Write a triangle mesh atomically (a temporary file, then a rename).
+    """Write a triangle mesh atomically (a temporary file, then a rename; no fsync).
 
     Args:
         vertices: (N, 3) float.
@@ -61,8 +63,4 @@ def write_ply(
         raise ValueError(f"{path}: face indices must lie in [0, {len(vertices)})")
     mesh = trimesh.Trimesh(vertices, faces, vertex_colors=vertex_colors, process=False)
     data = trimesh.exchange.ply.export_ply(mesh, encoding="ascii" if ascii else "binary")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data, fsync=False)

@@ -1,0 +1,108 @@
+"""Training engine: a short run, exact resume, NaN stop, validation, DDP on 2 CPU processes."""
+
+import json
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from cmr import REPO_ROOT
+from cmr.config import load_cfg
+from cmr.engine import train as train_module
+from cmr.engine.checkpoint import load_checkpoint
+from cmr.engine.train import TrainingDiverged, run_dir, train
+from cmr.models.build import build_model, load_template
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    from cmr.data.synth import generate
+
+    root = tmp_path_factory.mktemp("synth")
+    generate(root, num_training=8, num_evaluation=4, versions=1, seed=0, workers=1, progress=False)
+    return root
+
+
+def tiny_cfg(root, out, *extra):
+    """The compact model at 64 px, 2 steps of batch 2 per epoch, everything in ``out``."""
+    return load_cfg(str(REPO_ROOT / "configs" / "compact_synth.yaml"), [
+        "DATA.ROOT", str(root), "OUTPUT_DIR", str(out), "DEVICE", "cpu", "DATA.NUM_WORKERS", "0",
+        "MODEL.INPUT_SIZE", "64", "TRAIN.BATCH_SIZE", "2", "TRAIN.MAX_STEPS_PER_EPOCH", "2",
+        "TRAIN.EPOCHS", "2", "TRAIN.DECAY_STEP", "[1]", "TEST.BATCH_SIZE", "4", *extra,
+    ])
+
+
+def _step_losses(history):
+    return [loss for record in history for loss in record["step_losses"]]
+
+
+def test_resumed_run_repeats_the_uninterrupted_run(tiny_dataset, tmp_path):
+    full = train(tiny_cfg(tiny_dataset, tmp_path / "full"))
+    full_history = json.loads((run_dir(tiny_cfg(tiny_dataset, tmp_path / "full")) / "history.json").read_text())
+    assert full["epochs"] == 2 and len(_step_losses(full_history)) == 4
+    assert all(torch.isfinite(torch.tensor(_step_losses(full_history))))
+    # Validation ran on the evaluation split (it has ground truth) and picked a best checkpoint.
+    assert all("val_pa_mpvpe_mm" in record for record in full_history)
+    assert full_history[1]["lr"] == pytest.approx(full_history[0]["lr"] * 0.1)  # decayed after epoch 1
+
+    interrupted = tmp_path / "parts"
+    train(tiny_cfg(tiny_dataset, interrupted, "TRAIN.EPOCHS", "1"))
+    resumed = train(tiny_cfg(tiny_dataset, interrupted, "TRAIN.RESUME", "last"))
+    resumed_history = json.loads((run_dir(tiny_cfg(tiny_dataset, interrupted)) / "history.json").read_text())
+    assert _step_losses(resumed_history) == _step_losses(full_history)
+    assert resumed["parameter_digest"] == full["parameter_digest"]
+    checkpoint = load_checkpoint(run_dir(tiny_cfg(tiny_dataset, interrupted)) / "checkpoints" / "checkpoint_last.pt")
+    assert checkpoint["epoch"] == 1 and checkpoint["scheduler"]["last_epoch"] == 2
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_dataset, tmp_path, monkeypatch):
+    cfg = tiny_cfg(tiny_dataset, tmp_path, "TRAIN.EPOCHS", "1")
+    train(cfg)
+    last = run_dir(cfg) / "checkpoints" / "checkpoint_last.pt"
+    before = last.read_bytes()
+    real = train_module.compute_losses
+
+    def poisoned(*args, **kwargs):
+        losses = real(*args, **kwargs)
+        losses["total"] = losses["total"] * float("nan")
+        return losses
+
+    monkeypatch.setattr(train_module, "compute_losses", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"non-finite loss at epoch 2, step 1.*checkpoint_last.pt"):
+        train(tiny_cfg(tiny_dataset, tmp_path, "TRAIN.RESUME", "last"))
+    assert last.read_bytes() == before
+
+
+def test_resume_without_a_checkpoint_names_the_file(tiny_dataset, tmp_path):
+    with pytest.raises(FileNotFoundError, match="checkpoint_last.pt"):
+        train(tiny_cfg(tiny_dataset, tmp_path, "TRAIN.RESUME", "last"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ddp_worker(rank, world_size, port, root, out, results):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size))
+    torch.set_num_threads(1)
+    summary = train(tiny_cfg(root, out, "TRAIN.VALIDATE", "False", "TRAIN.EPOCHS", "1", "TRAIN.SEED", "3"))
+    results[rank] = summary["parameter_digest"]
+
+
+def test_ddp_on_two_cpu_processes_keeps_parameters_identical(tiny_dataset, tmp_path):
+    results = mp.get_context("spawn").Manager().dict()
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tiny_dataset), str(tmp_path), results), nprocs=2)
+    assert set(results.keys()) == {0, 1}
+    assert results[0] == results[1]
+    cfg = tiny_cfg(tiny_dataset, tmp_path, "TRAIN.SEED", "3")
+    train_module.seed_everything(cfg.TRAIN.SEED)  # as the trainer does before building the model
+    initial = build_model(cfg, load_template(cfg.MODEL.TEMPLATE))
+    assert train_module.parameter_digest(initial) != results[0]  # the ranks did train
+    saved = load_checkpoint(run_dir(cfg) / "checkpoints" / "checkpoint_last.pt")
+    initial.load_state_dict(saved["model"])
+    assert train_module.parameter_digest(initial) == results[0]  # rank 0 saved what both ranks hold
