@@ -6,6 +6,7 @@ Commands:
     sheet      a contact sheet of dataset samples with keypoints and mesh overlaid.
     eval       evaluate a checkpoint: FreiHAND submission JSON/zip, official scores, PCK plot.
     demo       run a checkpoint on a folder of images: 5-panel plots, PLY meshes, overlays.
+    export     shrink a training checkpoint to an inference one (weights in float16 + config).
     template   build the project's hand template bundle under template/ (and its preview),
                or convert CMR's released MANO-topology files into the same bundle format.
     bench      benchmarks: ``bench model`` (forward speed, parameters, memory),
@@ -101,6 +102,26 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "export", help="shrink a training checkpoint to weights (float16) + config for inference",
+        description="Keep only a checkpoint's model weights (float16 unless --float32) and config, "
+                    "e.g. to bundle it: python -m cmr export out/.../checkpoint_best.pt cmr/assets/compact_synth.pt",
+    )
+    parser.add_argument("source", type=Path, help="checkpoint written by `train`")
+    parser.add_argument("destination", type=Path, help="where to write the inference checkpoint")
+    parser.add_argument("--float32", action="store_true", help="keep float32 weights")
+    parser.set_defaults(run=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from cmr.engine.checkpoint import export_checkpoint
+
+    path = export_checkpoint(args.source, args.destination, half=not args.float32)
+    print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    return 0
+
+
 #: Command name -> module whose ``main(argv)`` implements it (options pass through unchanged).
 FORWARDED_COMMANDS = {
     "synth": ("cmr.data.synth", "generate the synthetic FreiHAND-layout dataset (see `synth --help`)"),
@@ -155,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(commands)
     for name in FORWARDED_COMMANDS:
         _add_forwarded_parser(commands, name)
+    _add_export_parser(commands)
     _add_template_parser(commands)
     _add_bench_parser(commands)
     return parser

@@ -126,8 +126,8 @@ _C.REGISTRATION.SILHOUETTE = True
 
 # ------------------------------------------------------------------ demo
 _C.DEMO = CN()
-#: Folder of input images (each with an optional <stem>_K.npy).
-_C.DEMO.INPUT = "data/demo"
+#: Folder of input images (each with an optional <stem>_K.npy); default: the bundled samples.
+_C.DEMO.INPUT = "cmr/assets/samples"
 #: Field of view (degrees, horizontal) assumed for images without a K file.
 _C.DEMO.FOV = 45.0
 #: The images show left hands (mirrored in and out).

@@ -25,13 +25,17 @@ POSE_KIND_WEIGHTS = {"fist": 0.1, "pinch": 0.12, "point": 0.12, "open": 0.14, "g
 SHAPE_CLIP = 2.5
 #: Ranges at 224 px (scaled with the image size): focal length, hand box side, hand depth (m).
 FOCAL_RANGE = (330.0, 1050.0)
-BOX_RANGE = (80.0, 150.0)
+BOX_RANGE = {"training": (80.0, 150.0), "evaluation": (80.0, 110.0)}
 DEPTH_RANGE = (0.3, 1.0)
 #: Standard deviations (224 px) of the principal point and of the hand centre around the middle.
 PRINCIPAL_JITTER = 3.0
 CENTRE_JITTER = 7.0
 #: Pixels the projected hand keeps from the image border (224 px).
 BORDER_MARGIN = 4.0
+#: Pixel window (224 px) the hand must fit in: the whole image for training; for evaluation the
+#: fixed centre crop of the reference (47..177, see cmr.data.crop.evaluation_crop), as FreiHAND's
+#: evaluation hands do.
+FRAME = {"training": (0.0, 223.0), "evaluation": (47.0, 177.0)}
 #: Rest frame (fingers +y, palm +z) to the upright camera view (fingers up, palm to camera).
 _REST_TO_UPRIGHT = Rotation.from_euler("x", np.pi)
 
@@ -104,12 +108,14 @@ def _projected_box(vertices: np.ndarray, focal: float, centre: np.ndarray) -> np
     return np.concatenate([uv.min(axis=0), uv.max(axis=0)])
 
 
-def place_hand(rng: np.random.Generator, vertices: np.ndarray, image_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Choose intrinsics and a translation that frame one posed hand like a FreiHAND crop.
+def place_hand(rng: np.random.Generator, vertices: np.ndarray, image_size: int,
+               split: str = "training") -> tuple[np.ndarray, np.ndarray]:
+    """Choose intrinsics and a translation that frame one posed hand like a FreiHAND image.
 
     Args:
         vertices: (778, 3) posed hand without translation, metres.
         image_size: side of the square image, pixels.
+        split: 'evaluation' hands are smaller and stay inside the fixed evaluation crop.
 
     Returns:
         K (3, 3) float64 with fx = fy (rounded to 1e-4 px) and trans (3,) float64, metres.
@@ -117,7 +123,7 @@ def place_hand(rng: np.random.Generator, vertices: np.ndarray, image_size: int) 
     scale = image_size / 224.0
     low, high = vertices.min(axis=0), vertices.max(axis=0)
     extent = float(max(high[0] - low[0], high[1] - low[1]))
-    box = rng.uniform(*BOX_RANGE) * scale
+    box = rng.uniform(*BOX_RANGE[split]) * scale
     focal = np.exp(rng.uniform(*np.log(FOCAL_RANGE))) * scale
     depth = focal * extent / box
     if not DEPTH_RANGE[0] <= depth <= DEPTH_RANGE[1]:
@@ -128,11 +134,11 @@ def place_hand(rng: np.random.Generator, vertices: np.ndarray, image_size: int) 
     target = middle + np.clip(rng.normal(0.0, CENTRE_JITTER, 2), -18.0, 18.0) * scale
     focal, principal = round(float(focal), 4), np.round(principal, 4)
     centre3d = (low + high) / 2.0
-    margin = BORDER_MARGIN * scale
+    first, last = (FRAME[split][0] + BORDER_MARGIN) * scale, (FRAME[split][1] - BORDER_MARGIN) * scale
     for _ in range(20):
         trans = np.append((target - principal) * depth / focal, depth) - centre3d
         u0, v0, u1, v1 = _projected_box(vertices + trans, focal, principal)
-        if min(u0, v0) >= margin and max(u1, v1) <= image_size - 1 - margin:
+        if min(u0, v0) >= first and max(u1, v1) <= last:
             break
         depth *= 1.08  # too big or off the frame: step back
     K = np.array([[focal, 0.0, principal[0]], [0.0, focal, principal[1]], [0.0, 0.0, 1.0]])
@@ -153,7 +159,7 @@ def sample_chunk(hand: HandModel, seed: int, split: str, chunk: int, count: int,
     rng = chunk_rng(seed, split, chunk, stream=0)
     pose, shape = sample_poses_and_shapes(rng, count)
     rest_placed = posed_hand(hand, pose, shape).vertices.double().numpy()
-    placements = [place_hand(rng, vertices, image_size) for vertices in rest_placed]
+    placements = [place_hand(rng, vertices, image_size, split) for vertices in rest_placed]
     K = np.stack([k for k, _ in placements])
     trans = np.stack([t for _, t in placements]).astype(np.float32)
     return SceneParameters(pose, shape, trans, K)

@@ -42,12 +42,24 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         raise ValueError(f"{path}: not a readable PyTorch checkpoint ({error})") from error
 
 
+#: Config sections that describe how a model is used, not what it is: a checkpoint's values for
+#: them are ignored in favour of the current defaults (and the user's overrides).
+RUNTIME_SECTIONS = ("DEMO", "TEST", "REGISTRATION", "DEVICE")
+
+
 def cfg_from_checkpoint(checkpoint: dict, path: str | os.PathLike = "checkpoint") -> CfgNode:
-    """The configuration stored in one of our checkpoints (defaults filled in for newer keys)."""
+    """The configuration stored in one of our checkpoints.
+
+    Keys newer than the checkpoint get their defaults, and so do the runtime sections
+    (:data:`RUNTIME_SECTIONS`).
+    """
     if "cfg" not in checkpoint:
         raise ValueError(f"{path}: holds no 'cfg' entry; is it an official CMR release? Pass a config too")
+    stored = CfgNode.load_cfg(checkpoint["cfg"])
+    for key in RUNTIME_SECTIONS:
+        stored.pop(key, None)
     cfg = get_cfg()
-    cfg.merge_from_other_cfg(CfgNode.load_cfg(checkpoint["cfg"]))
+    cfg.merge_from_other_cfg(stored)
     return cfg
 
 
@@ -89,3 +101,19 @@ def load_model(path: str | os.PathLike, fallback_cfg: CfgNode | None = None,
     model = build_model(cfg, template)
     load_weights(model, checkpoint, path)
     return model.to(device).eval(), cfg, template
+
+
+def export_checkpoint(source: str | os.PathLike, destination: str | os.PathLike, half: bool = True) -> Path:
+    """Write a small inference checkpoint: the model weights (float16 if ``half``) and the config.
+
+    Optimizer, scheduler and RNG states are dropped; :func:`load_model` reads the result and
+    casts the weights back to float32.
+    """
+    checkpoint = load_checkpoint(source)
+    if "model" not in checkpoint or "cfg" not in checkpoint:
+        raise ValueError(f"{source}: not a checkpoint written by cmr's trainer (needs 'model' and 'cfg')")
+    model = {key: value.half() if half and value.is_floating_point() else value
+             for key, value in checkpoint["model"].items()}
+    kept = {"model": model, "cfg": checkpoint["cfg"], "epoch": checkpoint.get("epoch"),
+            "history": checkpoint.get("history", [])}
+    return save_checkpoint(destination, kept)

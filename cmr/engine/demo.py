@@ -33,6 +33,7 @@ from tqdm import tqdm
 from cmr import REPO_ROOT
 from cmr.engine.checkpoint import cfg_from_checkpoint, load_checkpoint, load_model
 from cmr.engine.distributed import resolve_device
+from cmr.engine.train import run_dir
 from cmr.engine.inference import hand_found, intrinsics_from_fov, mirror_faces, predict_images
 from cmr.mesh.ply import write_ply
 from cmr.vis.overlay import render_overlay, write_rgb_jpeg
@@ -240,8 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         checkpoint = args.checkpoint or default_checkpoint()
         cfg = demo_config(checkpoint, args.config, args.overrides, args.device)
-        output = args.output or Path(cfg.OUTPUT_DIR) / cfg.DATA.NAME / cfg.EXP_NAME / "demo"
-        run_demo(cfg, checkpoint, args.input or Path(cfg.DEMO.INPUT), output,
+        output = args.output or run_dir(cfg) / "demo"
+        default_input = Path(cfg.DEMO.INPUT) if Path(cfg.DEMO.INPUT).is_absolute() else REPO_ROOT / cfg.DEMO.INPUT
+        run_demo(cfg, checkpoint, args.input or default_input, output,
                  left=args.left or bool(cfg.DEMO.LEFT), fov=args.fov)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
