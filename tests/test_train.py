@@ -106,3 +106,26 @@ def test_ddp_on_two_cpu_processes_keeps_parameters_identical(tiny_dataset, tmp_p
     saved = load_checkpoint(run_dir(cfg) / "checkpoints" / "checkpoint_last.pt")
     initial.load_state_dict(saved["model"])
     assert train_module.parameter_digest(initial) == results[0]  # rank 0 saved what both ranks hold
+
+
+@pytest.mark.parametrize("variant", ["cmr_sg", "cmr_pg", "cmr_g"])
+@pytest.mark.parametrize("decoder", ["spiral", "cheb"])
+def test_every_variant_trains_on_a_real_synthetic_batch(tiny_dataset, tmp_path, variant, decoder):
+    from torch.utils.data import DataLoader
+
+    from cmr.data.freihand import FreiHANDDataset
+    from cmr.models.losses import compute_losses
+
+    cfg = tiny_cfg(tiny_dataset, tmp_path, "MODEL.NAME", variant, "MODEL.DECODER", decoder)
+    template = load_template(cfg.MODEL.TEMPLATE)
+    torch.manual_seed(0)
+    model = build_model(cfg, template).train()
+    dataset = FreiHANDDataset(tiny_dataset, "training", template, input_size=cfg.MODEL.INPUT_SIZE)
+    batch = next(iter(DataLoader(dataset, batch_size=2)))
+    losses = compute_losses(model(batch["image"]), batch, cfg.LOSS, template.faces[0], template.joint_regressor)
+    assert {"mesh_l1", "normal", "edge", "heatmap", "aux_heatmap", "mask"} <= set(losses)
+    assert ("aux_mask" in losses) == (variant == "cmr_sg")
+    losses["total"].backward()
+    for name, param in model.named_parameters():
+        if param.requires_grad and name != "mesh_decoder.attention.gamma":
+            assert param.grad is not None and torch.isfinite(param.grad).all(), name
