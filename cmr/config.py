@@ -139,6 +139,8 @@ _C.EXP_NAME = "cmr_sg"
 _C.OUTPUT_DIR = "out"
 #: 'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'.
 _C.DEVICE = "auto"
+#: torch CPU threads per process (0: torch's default).
+_C.NUM_THREADS = 0
 
 
 def get_cfg() -> CN:

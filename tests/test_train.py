@@ -129,3 +129,22 @@ def test_every_variant_trains_on_a_real_synthetic_batch(tiny_dataset, tmp_path, 
     for name, param in model.named_parameters():
         if param.requires_grad and name != "mesh_decoder.attention.gamma":
             assert param.grad is not None and torch.isfinite(param.grad).all(), name
+
+
+def test_evaluation_writes_submission_scores_and_plots(tiny_dataset, tmp_path):
+    from cmr.engine.evaluate import default_checkpoint, evaluate_checkpoint
+    from cmr.evaluation import load_submission
+
+    cfg = tiny_cfg(tiny_dataset, tmp_path, "TRAIN.EPOCHS", "1", "TEST.NUM_PLOTS", "2")
+    train(cfg)
+    assert default_checkpoint(cfg).name == "checkpoint_best.pt"
+    result = evaluate_checkpoint(cfg, default_checkpoint(cfg))
+    eval_dir = run_dir(cfg) / "eval"
+    assert result["count"] == 4
+    xyz, verts = load_submission(eval_dir / "pred.zip")
+    assert len(xyz) == 4 and len(xyz[0]) == 21 and len(verts[0]) == 778
+    scores = json.loads((eval_dir / "scores.json").read_text())
+    assert scores == pytest.approx(result["scores"])
+    assert 0.0 <= scores["xyz_al_auc3d"] <= 1.0 and scores["mesh_al_mean3d"] > 0.0
+    assert (eval_dir / "pck.png").stat().st_size > 0
+    assert sorted(path.name for path in eval_dir.glob("*_plot.jpg")) == ["00000000_plot.jpg", "00000001_plot.jpg"]

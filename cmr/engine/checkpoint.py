@@ -44,7 +44,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
 
 #: Config sections that describe how a model is used, not what it is: a checkpoint's values for
 #: them are ignored in favour of the current defaults (and the user's overrides).
-RUNTIME_SECTIONS = ("DEMO", "TEST", "REGISTRATION", "DEVICE")
+RUNTIME_SECTIONS = ("DEMO", "TEST", "REGISTRATION", "DEVICE", "NUM_THREADS")
 
 
 def cfg_from_checkpoint(checkpoint: dict, path: str | os.PathLike = "checkpoint") -> CfgNode:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from cmr import REPO_ROOT
@@ -145,6 +146,8 @@ def run_demo(cfg, checkpoint_path: str | os.PathLike, input_dir: str | os.PathLi
     fov: horizontal field of view (degrees) for images without a K file (None: DEMO.FOV).
     Returns a :class:`DemoSummary`; unusable images are skipped with a warning, not raised.
     """
+    if cfg.NUM_THREADS > 0:
+        torch.set_num_threads(cfg.NUM_THREADS)
     model, _, template = load_model(checkpoint_path, cfg, resolve_device(cfg.DEVICE))
     faces = mirror_faces(template.faces[0]) if left else template.faces[0]
     fov = float(cfg.DEMO.FOV if fov is None else fov)

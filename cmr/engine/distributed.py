@@ -45,8 +45,13 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return device
 
 
-def init_process(device_name: str) -> ProcessInfo:
-    """Join the process group when launched by torchrun; returns this process's info."""
+def init_process(device_name: str, num_threads: int = 0) -> ProcessInfo:
+    """Join the process group when launched by torchrun; returns this process's info.
+
+    ``num_threads`` > 0 sets torch's CPU threads for this process.
+    """
+    if num_threads > 0:
+        torch.set_num_threads(num_threads)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))

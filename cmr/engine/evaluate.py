@@ -54,6 +54,8 @@ def evaluate_checkpoint(cfg, checkpoint: str | Path) -> dict:
     Returns ``{'submission', 'zip', 'scores' (or None), 'count'}``.
     """
     device = resolve_device(cfg.DEVICE)
+    if cfg.NUM_THREADS > 0:
+        torch.set_num_threads(cfg.NUM_THREADS)
     model, model_cfg, template = load_model(checkpoint, cfg, device)
     dataset = FreiHANDDataset(data_root(cfg), "evaluation", template, input_size=model_cfg.MODEL.INPUT_SIZE,
                               augment=False)

@@ -368,7 +368,7 @@ def train(cfg) -> dict:
     Returns a summary: the run folder, epochs done, best validation PA-MPVPE (mm, if validated),
     the last epoch's record and this rank's parameter digest.
     """
-    info = init_process(cfg.DEVICE)
+    info = init_process(cfg.DEVICE, cfg.NUM_THREADS)
     try:
         trainer = Trainer(cfg, info)
         state = trainer.fit()
