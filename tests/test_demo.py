@@ -234,3 +234,17 @@ def test_demo_skips_images_without_a_hand(compact, sample_image, tmp_path, monke
     assert summary.written == [] and summary.skipped[0][0] == "empty.png"
     assert "empty.png" in capsys.readouterr().err
     assert not list((tmp_path / "out").iterdir())
+
+
+def test_bundled_checkpoint_is_the_compact_model_and_runs():
+    from cmr.engine.checkpoint import load_model
+    from cmr.engine.demo import BUNDLED_CHECKPOINT
+
+    assert BUNDLED_CHECKPOINT.is_file(), "the bundled checkpoint must be committed"
+    assert BUNDLED_CHECKPOINT.stat().st_size <= 30 * 2**20
+    model, cfg, template = load_model(BUNDLED_CHECKPOINT)
+    assert cfg.EXP_NAME == "compact_synth" and sum(p.numel() for p in model.parameters()) <= 15_000_000
+    size = cfg.MODEL.INPUT_SIZE
+    with torch.no_grad():
+        mesh = model(torch.zeros(1, 3, size, size))["mesh"][0]
+    assert mesh.shape == (1, template.num_vertices[0], 3) and torch.isfinite(mesh).all()
