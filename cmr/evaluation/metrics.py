@@ -1,7 +1,7 @@
 """The FreiHAND benchmark's metrics, reproduced number for number in vectorised numpy.
 
 Every function follows the official evaluation (``lmb-freiburg/freihand``: ``eval.py`` and
-``utils/eval_util.py``), quirks included; see ``/work/shared/reference/freihand_metrics.md``:
+``utils/eval_util.py``), quirks included; see the project's reference notes (``shared/reference/freihand_metrics.md``):
 
 * Procrustes alignment adds ``1e-8`` to both Frobenius norms (``eps``), so an aligned perfect
   prediction keeps about 1e-9 m of error, and it allows reflections (no ``det(R) = +1`` fix).
