@@ -13,3 +13,9 @@ __version__ = "0.1.0"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Where the project's generated template bundle is committed.
 TEMPLATE_DIR = REPO_ROOT / "template"
+
+
+def repo_path(path: str | Path) -> Path:
+    """``path`` as given when absolute; a relative one is taken below the repository root."""
+    path = Path(path)
+    return path if path.is_absolute() else REPO_ROOT / path

@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler
 
 from cmr import REPO_ROOT
+from cmr.engine.train import to_device
 
 #: What the default run measures.
 DEFAULT_MODELS = ("compact",)
@@ -86,11 +87,6 @@ def time_loader(loader: DataLoader) -> tuple[float, float]:
     return samples / (time.perf_counter() - start), first
 
 
-def _to(value, device: torch.device):
-    """A tensor or a list of tensors moved to ``device``."""
-    return [item.to(device) for item in value] if isinstance(value, list) else value.to(device)
-
-
 def _synchronise(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -103,7 +99,7 @@ def time_training_step(cfg, template, batch: dict, steps: int, device: torch.dev
 
     model = build_model(cfg, template).to(device).train()
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.TRAIN.LR)
-    targets = {key: _to(batch[key], device) for key in ("mesh", "heatmaps", "mask", "xyz")}
+    targets = to_device({key: batch[key] for key in ("mesh", "heatmaps", "mask", "xyz")}, device)
     images = batch["image"].to(device)
     times = []
     for step in range(steps + 1):

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from cmr import REPO_ROOT
+from cmr import REPO_ROOT, repo_path
 from cmr.engine.checkpoint import cfg_from_checkpoint, load_checkpoint, load_model
 from cmr.engine.distributed import resolve_device
 from cmr.engine.train import run_dir
@@ -245,8 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint = args.checkpoint or default_checkpoint()
         cfg = demo_config(checkpoint, args.config, args.overrides, args.device)
         output = args.output or run_dir(cfg) / "demo"
-        default_input = Path(cfg.DEMO.INPUT) if Path(cfg.DEMO.INPUT).is_absolute() else REPO_ROOT / cfg.DEMO.INPUT
-        run_demo(cfg, checkpoint, args.input or default_input, output,
+        run_demo(cfg, checkpoint, args.input or repo_path(cfg.DEMO.INPUT), output,
                  left=args.left or bool(cfg.DEMO.LEFT), fov=args.fov)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -30,7 +30,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from cmr import REPO_ROOT
+from cmr import repo_path
 from cmr.data.targets import MESH_SCALE
 from cmr.engine.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from cmr.engine.distributed import ProcessInfo, any_process, barrier, close_process, init_process
@@ -54,15 +54,12 @@ class TrainState:
 
 def run_dir(cfg) -> Path:
     """``<OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>`` (relative OUTPUT_DIR: below the repository root)."""
-    root = Path(cfg.OUTPUT_DIR)
-    if not root.is_absolute():
-        root = REPO_ROOT / root
-    return root / cfg.DATA.NAME / cfg.EXP_NAME
+    return repo_path(cfg.OUTPUT_DIR) / cfg.DATA.NAME / cfg.EXP_NAME
 
 
 def data_root(cfg) -> Path:
-    root = Path(cfg.DATA.ROOT)
-    return root if root.is_absolute() else REPO_ROOT / root
+    """``DATA.ROOT`` (relative: below the repository root)."""
+    return repo_path(cfg.DATA.ROOT)
 
 
 def seed_everything(seed: int) -> None:
