@@ -1,4 +1,4 @@
-"""FreiHAND metrics on hand-computed cases, the official quirks, and the submission/score files."""
+"""FreiHAND metrics on hand-computed cases, the official quirks, and the submission/ground-truth/score files."""
 
 import json
 import zipfile
@@ -9,13 +9,14 @@ from scipy.linalg import orthogonal_procrustes
 
 from cmr.evaluation import freihand, metrics
 from cmr.evaluation.freihand import (
+    KEYPOINT_SCORE_NAMES,
     SCORE_NAMES,
     evaluate,
+    evaluate_keypoints_with_curves,
     evaluate_with_curves,
     load_ground_truth,
     load_submission,
-    plot_pck,
-    write_scores,
+    read_ground_truth,
     write_submission,
     zip_submission,
 )
@@ -29,6 +30,7 @@ from cmr.evaluation.metrics import (
     point_errors,
     point_measures,
 )
+from cmr.evaluation.scoring import plot_pck, write_scores
 
 #: Official aligned AUC of a perfect prediction: the +1e-8 leaves ~1e-9 m, so pck(0) = 0.
 PERFECT_ALIGNED_AUC = 1.0 - 0.5 / 99.0
@@ -297,3 +299,60 @@ def test_module_constants_match_the_official_settings():
     assert metrics.F_SCORE_THRESHOLDS_M == (0.005, 0.015)
     assert PCK_THRESHOLDS_M.shape == (100,) and PCK_THRESHOLDS_M[0] == 0.0 and PCK_THRESHOLDS_M[-1] == 0.05
     assert freihand.SUBMISSION_MEMBER == "pred.json"
+
+
+def test_ground_truth_with_700_vertices_is_an_error_naming_file_and_shape(tmp_path, gt):
+    gt_xyz, gt_verts = gt
+    _write_ground_truth(tmp_path, gt_xyz, gt_verts[:, :700])
+    expected = r"evaluation_verts.json: expected shape \(N, 778, 3\), got \(4, 700, 3\)"
+    with pytest.raises(ValueError, match=expected):
+        read_ground_truth(tmp_path)
+
+
+def test_read_ground_truth_reports_missing_files_and_keeps_float64(tmp_path, gt):
+    gt_xyz, gt_verts = gt
+    _write_ground_truth(tmp_path, gt_xyz, gt_verts)
+    (tmp_path / "evaluation_verts.json").unlink()
+    ground_truth = read_ground_truth(tmp_path)
+    assert ground_truth.xyz.dtype == np.float64
+    np.testing.assert_array_equal(ground_truth.xyz, gt_xyz)  # exactly as stored, not via float32
+    assert ground_truth.verts is None and ground_truth.missing == (tmp_path / "evaluation_verts.json",)
+    with pytest.raises(FileNotFoundError, match="evaluation_verts.json not found"):
+        load_ground_truth(tmp_path)
+    (tmp_path / "evaluation_xyz.json").unlink()
+    assert len(read_ground_truth(tmp_path).missing) == 2
+    with pytest.raises(FileNotFoundError, match="no_such_folder: folder not found"):
+        read_ground_truth(tmp_path / "no_such_folder")
+
+
+def test_broken_json_errors_name_the_file(tmp_path, gt):
+    gt_xyz, gt_verts = gt
+    _write_ground_truth(tmp_path, gt_xyz, gt_verts)
+    (tmp_path / "evaluation_verts.json").write_text("[[[0.1, 0.2")
+    with pytest.raises(ValueError, match=r"evaluation_verts.json is not valid JSON .*expected a list of M x 778 x 3"):
+        read_ground_truth(tmp_path)
+    (tmp_path / "evaluation_xyz.json").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ValueError, match="evaluation_xyz.json is not valid JSON"):
+        read_ground_truth(tmp_path)
+    with zipfile.ZipFile(tmp_path / "pred.zip", "w") as archive:
+        archive.writestr("pred.json", "[[1, 2")
+    with pytest.raises(ValueError, match=r"pred.zip:pred.json is not valid JSON"):
+        load_submission(tmp_path / "pred.zip")
+    with zipfile.ZipFile(tmp_path / "other.zip", "w") as archive:
+        archive.writestr("predictions.json", "[]")
+    with pytest.raises(ValueError, match=r"other.zip has no member 'pred.json'"):
+        load_submission(tmp_path / "other.zip")
+    with pytest.raises(FileNotFoundError, match="missing.zip not found: expected a submission"):
+        load_submission(tmp_path / "missing.zip")
+
+
+def test_keypoint_scores_alone_equal_those_of_the_full_evaluation(gt):
+    gt_xyz, gt_verts = gt
+    rng = np.random.default_rng(9)
+    pred_xyz = gt_xyz + rng.normal(0.0, 0.01, gt_xyz.shape)
+    full = evaluate_with_curves(pred_xyz, gt_verts, gt_xyz, gt_verts)
+    keypoints = evaluate_keypoints_with_curves(pred_xyz, gt_xyz)
+    assert keypoints.scores == {name: full.scores[name] for name in KEYPOINT_SCORE_NAMES}
+    assert set(keypoints.curves) == {"xyz", "xyz_al"}
+    with pytest.raises(ValueError, match="3 keypoint predictions for 4 ground-truth samples"):
+        evaluate_keypoints_with_curves(pred_xyz[:3], gt_xyz)

@@ -1,9 +1,10 @@
-"""FreiHAND benchmark: official scores, PCK plots, ground truth and the CodaLab submission files.
+"""FreiHAND benchmark: official scores, ground truth and the CodaLab submission files.
 
 ``evaluate`` gives the numbers the official ``eval.py`` writes to ``scores.txt`` (same names,
 same units: mean errors in cm, AUCs and F-scores in [0, 1]) from arrays in metres. The
 submission is the JSON ``[xyz_list, verts_list]`` (N x 21 x 3 keypoints in FreiHAND order and
 N x 778 x 3 vertices, camera space, metres), uploaded as a zip whose only member is ``pred.json``.
+:mod:`cmr.evaluation.scoring` scores such a file as written, with the ground truth as stored.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ import io
 import json
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from cmr.data.layout import FREIHAND_URL, FreiHANDLayout
 from cmr.evaluation.metrics import (
@@ -31,7 +31,7 @@ from cmr.evaluation.metrics import (
     point_errors,
     point_measures,
 )
-from cmr.fileio import atomic_write_bytes, atomic_write_json
+from cmr.fileio import atomic_write_bytes
 
 NUM_KEYPOINTS = 21
 MANO_VERTICES = 778
@@ -48,6 +48,10 @@ SCORE_NAMES = (
     "mesh_mean3d", "mesh_auc3d", "mesh_al_mean3d", "mesh_al_auc3d",
     "f_score_5", "f_al_score_5", "f_score_15", "f_al_score_15",
 )
+#: Scores that need only the keypoints (``evaluation_xyz.json``).
+KEYPOINT_SCORE_NAMES = SCORE_NAMES[:4]
+#: Scores that also need the ground-truth meshes (``evaluation_verts.json``).
+MESH_SCORE_NAMES = SCORE_NAMES[4:]
 _ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 _CM_PER_M = 100.0
 
@@ -102,12 +106,15 @@ def validate_predictions(
     pred_verts = _as_points(pred_verts, "predicted vertices")
     if len(gt_xyz) != len(gt_verts):
         raise ValueError(f"ground truth: {len(gt_xyz)} keypoint sets but {len(gt_verts)} meshes")
-    for name, array in (("keypoint", pred_xyz), ("mesh", pred_verts)):
-        if len(array) != len(gt_xyz):
-            raise ValueError(
-                f"predictions: {len(array)} {name} predictions for {len(gt_xyz)} ground-truth samples"
-            )
+    _check_prediction_count("keypoint", pred_xyz, len(gt_xyz))
+    _check_prediction_count("mesh", pred_verts, len(gt_xyz))
     return pred_xyz, pred_verts, gt_xyz, gt_verts
+
+
+def _check_prediction_count(name: str, predictions: np.ndarray, expected: int) -> None:
+    """Raise ValueError unless there is one prediction (first axis) per ground-truth sample."""
+    if len(predictions) != expected:
+        raise ValueError(f"predictions: {len(predictions)} {name} predictions for {expected} ground-truth samples")
 
 
 def evaluate_with_curves(
@@ -128,10 +135,7 @@ def evaluate_with_curves(
     """
     pred_xyz, pred_verts, gt_xyz, gt_verts = validate_predictions(pred_xyz, pred_verts, gt_xyz, gt_verts)
     is_mano = pred_verts.shape[1] == gt_verts.shape[1]
-    curves = {
-        "xyz": point_measures(point_errors(gt_xyz, pred_xyz)),
-        "xyz_al": point_measures(point_errors(gt_xyz, align_w_scale(gt_xyz, pred_xyz))),
-    }
+    curves = _keypoint_curves(pred_xyz, gt_xyz)
     if is_mano:
         verts_aligned = align_w_scale(gt_verts, pred_verts)
         curves["mesh"] = point_measures(point_errors(gt_verts, pred_verts))
@@ -144,6 +148,33 @@ def evaluate_with_curves(
         scores.update(_point_score_entries(name, curves.get(name)))
     scores.update(_f_score_entries(gt_verts, pred_verts, verts_aligned))
     return FreiHANDEvaluation(scores={name: float(scores[name]) for name in SCORE_NAMES}, curves=curves)
+
+
+def evaluate_keypoints_with_curves(pred_xyz: Any, gt_xyz: Any) -> FreiHANDEvaluation:
+    """The keypoint scores alone (:data:`KEYPOINT_SCORE_NAMES`) and their two PCK curves.
+
+    For ground truth without meshes: the values equal those of :func:`evaluate_with_curves`.
+
+    Args:
+        pred_xyz: (N, 21, 3) predicted keypoints, FreiHAND order, camera space, metres.
+        gt_xyz: (N, 21, 3) ground-truth keypoints, metres.
+    """
+    gt_xyz = _as_points(gt_xyz, "ground-truth keypoints", NUM_KEYPOINTS)
+    pred_xyz = _as_points(pred_xyz, "predicted keypoints", NUM_KEYPOINTS)
+    _check_prediction_count("keypoint", pred_xyz, len(gt_xyz))
+    curves = _keypoint_curves(pred_xyz, gt_xyz)
+    scores = {}
+    for name in ("xyz", "xyz_al"):
+        scores.update(_point_score_entries(name, curves[name]))
+    return FreiHANDEvaluation(scores={name: float(scores[name]) for name in KEYPOINT_SCORE_NAMES}, curves=curves)
+
+
+def _keypoint_curves(pred_xyz: np.ndarray, gt_xyz: np.ndarray) -> dict[str, PointMeasures]:
+    """``'xyz'`` and ``'xyz_al'`` measures of float64 (N, 21, 3) keypoints in metres."""
+    return {
+        "xyz": point_measures(point_errors(gt_xyz, pred_xyz)),
+        "xyz_al": point_measures(point_errors(gt_xyz, align_w_scale(gt_xyz, pred_xyz))),
+    }
 
 
 def _point_score_entries(name: str, measures: PointMeasures | None) -> dict[str, float]:
@@ -174,70 +205,85 @@ def evaluate(
     return evaluate_with_curves(pred_xyz, pred_verts, gt_xyz, gt_verts, fix_non_mano_alignment).scores
 
 
-def write_scores(path: str | os.PathLike, scores: Mapping[str, float]) -> Path:
-    """Write the scores as a JSON object (full precision, in the mapping's order) atomically."""
-    return atomic_write_json(path, {name: float(value) for name, value in scores.items()})
-
-
-def plot_pck(curves: Mapping[str, PointMeasures], path: str | os.PathLike) -> Path:
-    """Save the keypoint PCK and mesh PCV curves (unaligned and aligned, AUC in the legend) as PNG.
-
-    Args:
-        curves: as :attr:`FreiHANDEvaluation.curves`; missing mesh curves leave their panel empty.
-        path: output ``.png``.
-    """
-    figure = Figure(figsize=(10, 4.2), dpi=100)
-    FigureCanvasAgg(figure)
-    panels = (("xyz", "Keypoints (PCK)", "correct keypoints"), ("mesh", "Mesh (PCV)", "correct vertices"))
-    for index, (prefix, title, ylabel) in enumerate(panels):
-        ax = figure.add_subplot(1, 2, index + 1)
-        for key, label in ((prefix, "unaligned"), (f"{prefix}_al", "Procrustes-aligned")):
-            if key in curves:
-                measures = curves[key]
-                legend = f"{label} (AUC {measures.auc:.3f})"
-                ax.plot(measures.thresholds_m * _CM_PER_M, measures.pck, label=legend)
-        ax.set(title=title, xlabel="threshold (cm)", ylabel=f"fraction of {ylabel}", ylim=(0.0, 1.01))
-        ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend(loc="lower right")
-        else:
-            ax.text(0.5, 0.5, "not evaluated", ha="center", va="center", transform=ax.transAxes)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    return atomic_write_bytes(path, buffer.getvalue())
+def _parse_json(data: bytes, source: str, description: str) -> Any:
+    """Parse JSON bytes; ValueError naming ``source`` and what it should hold when they are not JSON."""
+    try:
+        return json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{source} is not valid JSON ({error}); expected {description}") from None
 
 
 def _read_json(path: Path, description: str) -> Any:
     """Load a JSON file, raising FileNotFoundError / ValueError that name it and its content."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: expected {description} (FreiHAND: {FREIHAND_URL})")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON ({error}); expected {description}") from None
+    return _parse_json(path.read_bytes(), str(path), description)
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """The evaluation ground truth of a FreiHAND-layout root, as stored (JSON numbers as float64).
+
+    Attributes:
+        xyz_path: ``<root>/evaluation_xyz.json``, whether or not it exists.
+        verts_path: ``<root>/evaluation_verts.json``, likewise.
+        xyz: (M, 21, 3) camera-space keypoints, metres, FreiHAND order; None when the file is missing.
+        verts: (M, 778, 3) camera-space MANO vertices, metres; None when the file is missing.
+    """
+
+    xyz_path: Path
+    verts_path: Path
+    xyz: np.ndarray | None
+    verts: np.ndarray | None
+
+    @property
+    def missing(self) -> tuple[Path, ...]:
+        """The files that were not found."""
+        return tuple(path for path, array in ((self.xyz_path, self.xyz), (self.verts_path, self.verts))
+                     if array is None)
+
+
+def read_ground_truth(root: str | os.PathLike) -> GroundTruth:
+    """Read whichever of ``evaluation_xyz.json`` / ``evaluation_verts.json`` exist under ``root``.
+
+    Raises:
+        FileNotFoundError: ``root`` is not a folder.
+        ValueError: a file is not JSON, has the wrong shape (keypoints (M, 21, 3), vertices
+            (M, 778, 3)) or non-finite values, or the two files hold different counts.
+    """
+    layout = FreiHANDLayout(root)
+    if not layout.root.is_dir():
+        raise FileNotFoundError(
+            f"{layout.root}: folder not found; expected a FreiHAND-layout dataset root holding "
+            f"evaluation_xyz.json and evaluation_verts.json (FreiHAND: {FREIHAND_URL})"
+        )
+    arrays = []
+    for name, count, what in (("xyz", NUM_KEYPOINTS, "keypoints"), ("verts", MANO_VERTICES, "MANO vertices")):
+        path = layout.annotation("evaluation", name)
+        content = _read_json(path, f"a list of M x {count} x 3 {what} in metres") if path.is_file() else None
+        arrays.append((path, None if content is None else _as_points(content, str(path), count)))
+    (xyz_path, xyz), (verts_path, verts) = arrays
+    if xyz is not None and verts is not None and len(xyz) != len(verts):
+        raise ValueError(f"{xyz_path} holds {len(xyz)} samples but {verts_path} holds {len(verts)}")
+    return GroundTruth(xyz_path, verts_path, xyz, verts)
 
 
 def load_ground_truth(root: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read ``evaluation_xyz.json`` and ``evaluation_verts.json`` from a FreiHAND-layout root.
+    """Read ``evaluation_xyz.json`` and ``evaluation_verts.json``, both required (see :func:`read_ground_truth`).
 
     Returns:
-        xyz (M, 21, 3) and verts (M, 778, 3), camera space, metres (FreiHAND: M = 3960).
+        xyz (M, 21, 3) and verts (M, 778, 3), float64, camera space, metres (FreiHAND: M = 3960).
 
     Raises:
         FileNotFoundError: a file is missing (the message names it).
-        ValueError: a file has the wrong shape, or the two files hold different counts.
+        ValueError: as :func:`read_ground_truth`.
     """
-    layout = FreiHANDLayout(root)
-    xyz_path = layout.annotation("evaluation", "xyz")
-    verts_path = layout.annotation("evaluation", "verts")
-    xyz = _read_json(xyz_path, f"a list of M x {NUM_KEYPOINTS} x 3 keypoints in metres")
-    verts = _read_json(verts_path, f"a list of M x {MANO_VERTICES} x 3 vertices in metres")
-    xyz = _as_points(xyz, str(xyz_path), NUM_KEYPOINTS)
-    verts = _as_points(verts, str(verts_path), MANO_VERTICES)
-    if len(xyz) != len(verts):
-        raise ValueError(f"{xyz_path} holds {len(xyz)} samples but {verts_path} holds {len(verts)}")
-    return xyz, verts
+    ground_truth = read_ground_truth(root)
+    if ground_truth.missing:
+        raise FileNotFoundError(
+            f"{ground_truth.missing[0]} not found: expected the evaluation ground truth (FreiHAND: {FREIHAND_URL})"
+        )
+    return ground_truth.xyz, ground_truth.verts
 
 
 def write_submission(
@@ -275,20 +321,23 @@ def zip_submission(json_path: str | os.PathLike, zip_path: str | os.PathLike) ->
 
 
 def load_submission(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read a submission ``.json`` or a ``.zip`` holding ``pred.json``.
+    """Read a submission ``.json`` or a ``.zip`` holding ``pred.json``, as the official script does.
 
     Returns:
-        xyz (N, 21, 3) and verts (N, W, 3), metres.
+        xyz (N, 21, 3) and verts (N, W, 3), the stored numbers as float64, metres.
+
+    Raises:
+        FileNotFoundError: there is no such file.
+        ValueError: not a readable zip / JSON, or not ``[xyz_list, verts_list]`` of matching counts.
     """
     path = Path(path)
+    description = "a submission [xyz_list, verts_list] (N x 21 x 3 keypoints, N x W x 3 vertices, metres)"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: expected {description}, as .json or as a .zip of pred.json")
     if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            if SUBMISSION_MEMBER not in archive.namelist():
-                members = archive.namelist()
-                raise ValueError(f"{path} has no member {SUBMISSION_MEMBER!r} (members: {members})")
-            content = json.loads(archive.read(SUBMISSION_MEMBER))
+        content = _parse_json(_read_zip_member(path, SUBMISSION_MEMBER), f"{path}:{SUBMISSION_MEMBER}", description)
     else:
-        content = _read_json(path, "a submission [xyz_list, verts_list]")
+        content = _read_json(path, description)
     if not isinstance(content, list) or len(content) != 2:
         raise ValueError(f"{path}: expected a JSON list [xyz_list, verts_list] of two entries")
     xyz = _as_points(content[0], f"{path} keypoints", NUM_KEYPOINTS)
@@ -296,3 +345,14 @@ def load_submission(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     if len(xyz) != len(verts):
         raise ValueError(f"{path}: {len(xyz)} keypoint sets but {len(verts)} meshes")
     return xyz, verts
+
+
+def _read_zip_member(path: Path, member: str) -> bytes:
+    """The bytes of ``member`` in the zip ``path``; ValueError naming both when it cannot be read."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if member not in archive.namelist():
+                raise ValueError(f"{path} has no member {member!r} (members: {archive.namelist()})")
+            return archive.read(member)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError) as error:
+        raise ValueError(f"{path}: cannot read {member!r} from the zip ({error})") from None
