@@ -4,15 +4,32 @@
 an experiment file (``configs/*.yaml``) and ``KEY VALUE`` overrides from the command line, then
 freezes. Sections: ``MODEL`` (architecture), ``LOSS`` (term weights, cmr.md §4), ``DATA``
 (dataset and augmentation), ``TRAIN`` (schedule and run), ``TEST`` (evaluation),
-``REGISTRATION`` (2D-1D registration) and ``DEMO``. The defaults are the reference's FreiHAND
+``REGISTRATION`` (2D-1D registration) and ``DEMO``. Experiment files may extend another with
+``_BASE_: configs/<file>.yaml``; every relative path (``_BASE_``, ``DATA.ROOT``, ``MODEL.TEMPLATE``,
+``OUTPUT_DIR``, ...) is resolved by :func:`resolve_path` (below the repository root). ``VERSION``
+numbers the keys, so the configurations stored in older checkpoints still load. The defaults are the reference's FreiHAND
 settings (cmr.md §6.1) where it has one.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import yaml
 from yacs.config import CfgNode as CN
+
+from cmr import repo_path
+
+#: Current version of the configuration keys (see :data:`RENAMED_KEYS`).
+CONFIG_VERSION = 2
+#: Keys renamed by each version: version -> {old key: new key}. Version 1 had no VERSION key.
+RENAMED_KEYS = {
+    2: {"REGISTRATION.CONFIDENCE": "REGISTRATION.CONFIDENCE_THRESHOLD",
+        "REGISTRATION.SILHOUETTE": "REGISTRATION.USE_SILHOUETTE"},
+}
+#: Key of an experiment file naming the file it extends (a repository-relative or absolute path).
+BASE_KEY = "_BASE_"
 
 _C = CN()
 
@@ -43,6 +60,11 @@ _C.MODEL.DECODER_2D_CHANNELS = []
 #: Template.save, or '<folder>/<name>' for a saved template named <name>. Relative paths are
 #: resolved against the current directory, then the repository root.
 _C.MODEL.TEMPLATE = "template"
+#: The crop policy (cmr.geometry.crop.CropPolicy): the network sees a square box BOX_SCALE times
+#: the hand's extent (the larger side of its box), resized to INPUT_SIZE. Training (jittered by
+#: DATA.ROTATION / DATA.SCALE_JITTER), evaluation and the demo all frame hands through it.
+_C.MODEL.CROP = CN()
+_C.MODEL.CROP.BOX_SCALE = 1.3
 
 # ------------------------------------------------------------------ losses
 _C.LOSS = CN()
@@ -113,27 +135,48 @@ _C.TEST.CHECKPOINT = ""
 _C.TEST.NUM_PLOTS = 8
 
 # ------------------------------------------------------------------ registration
+#: Every setting of cmr.registration.RegistrationConfig, with its one default (see its docstring).
 _C.REGISTRATION = CN()
-#: Depth bounds of the translation (metres).
+#: Depth bounds of the translation (metres); the reference uses [0.3, 2].
 _C.REGISTRATION.Z_MIN = 0.1
 _C.REGISTRATION.Z_MAX = 2.0
-#: Joints with heatmap confidence below this are not used.
-_C.REGISTRATION.CONFIDENCE = 0.1
-#: Silhouette threshold on the predicted mask probability.
+#: Joints with heatmap confidence at or below this are not used by the 2D step.
+_C.REGISTRATION.CONFIDENCE_THRESHOLD = 0.1
+#: Rounds of the 2D fit / outlier rejection, the fewest joints kept, the mean reprojection error
+#: (pixels) at which the loop stops.
+_C.REGISTRATION.MAX_ATTEMPTS = 5
+_C.REGISTRATION.MIN_INLIERS = 13
+_C.REGISTRATION.RESIDUAL_TOLERANCE_PX = 2.0
+#: Silhouette threshold on the predicted mask probability (the reference's 0.3).
 _C.REGISTRATION.MASK_THRESHOLD = 0.3
-#: Use the 1D silhouette step (the reference silently skips it).
-_C.REGISTRATION.SILHOUETTE = True
+#: Pixels added to the silhouette's extent along each descriptor axis; Levenberg-Marquardt
+#: iterations of the 1D step.
+_C.REGISTRATION.SILHOUETTE_PAD_PX = 0.25
+_C.REGISTRATION.SILHOUETTE_ITERATIONS = 20
+#: Distances (metres) between the 2D and 1D translations: below NEAR the 2D one is kept, above
+#: FAR the 1D one is used, linear blend between.
+_C.REGISTRATION.FUSION_NEAR = 0.02
+_C.REGISTRATION.FUSION_FAR = 0.06
+#: Run the 1D silhouette step (the reference silently skips it).
+_C.REGISTRATION.USE_SILHOUETTE = True
 
 # ------------------------------------------------------------------ demo
 _C.DEMO = CN()
 #: Folder of input images (each with an optional <stem>_K.npy); default: the bundled samples.
 _C.DEMO.INPUT = "cmr/assets/samples"
+#: Output folder ('' = <OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>/demo).
+_C.DEMO.OUTPUT = ""
+#: Checkpoint to run ('' = the bundled cmr/assets/compact_synth.pt).
+_C.DEMO.CHECKPOINT = ""
 #: Field of view (degrees, horizontal) assumed for images without a K file.
 _C.DEMO.FOV = 45.0
 #: The images show left hands (mirrored in and out).
 _C.DEMO.LEFT = False
 
 # ------------------------------------------------------------------ run
+#: Version of the configuration's keys; stored configurations of older versions are upgraded
+#: on load (:func:`upgrade_cfg`).
+_C.VERSION = CONFIG_VERSION
 #: Experiment name: outputs go to <OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>/.
 _C.EXP_NAME = "cmr_sg"
 _C.OUTPUT_DIR = "out"
@@ -148,28 +191,94 @@ def get_cfg() -> CN:
     return _C.clone()
 
 
-def load_cfg(path: str | None = None, overrides: list[str] | None = None, freeze: bool = True) -> CN:
-    """Defaults, then the YAML experiment at ``path``, then ``KEY VALUE`` overrides.
+def resolve_path(path: str | os.PathLike) -> Path:
+    """The one rule for relative paths of a configuration: below the repository root.
 
-    Raises:
-        FileNotFoundError: the YAML file does not exist.
-        ValueError: an odd number of overrides, or a key that does not exist.
+    Absolute paths are kept. (Paths typed as command-line flags are made absolute against the
+    current directory before they become configuration values, as any shell path.)
     """
-    cfg = get_cfg()
-    if path:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
-        try:
-            cfg.merge_from_file(str(path))
-        except KeyError as error:
-            raise ValueError(f"{path}: unknown config key {error}") from error
+    return repo_path(path)
+
+
+def read_yaml(path: str | os.PathLike, chain: tuple[Path, ...] = ()) -> dict:
+    """An experiment file as a dict, with the files it extends (``_BASE_``) merged underneath.
+
+    Raises FileNotFoundError (a missing file) or ValueError (malformed YAML, not a mapping, a
+    ``_BASE_`` cycle), naming the file.
+    """
+    path = resolve_path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    if path in chain:
+        raise ValueError(f"{path}: _BASE_ cycle through {' -> '.join(str(p) for p in chain + (path,))}")
+    try:
+        content = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: malformed YAML ({error})".replace("\n", " ")) from None
+    if not isinstance(content, dict):
+        raise ValueError(f"{path}: expected a mapping of config sections, got {type(content).__name__}")
+    base = content.pop(BASE_KEY, None)
+    if base is None:
+        return content
+    return _merge_dicts(read_yaml(base, chain + (path,)), content)
+
+
+def _merge_dicts(base: dict, update: dict) -> dict:
+    """``update`` merged into a copy of ``base``, section by section."""
+    merged = dict(base)
+    for key, value in update.items():
+        merged[key] = _merge_dicts(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def upgrade_cfg(stored: dict, source: str) -> dict:
+    """A stored configuration (dict) of any version with its keys renamed to the current ones."""
+    version = int(stored.get("VERSION", 1))
+    if version > CONFIG_VERSION:
+        raise ValueError(f"{source}: config version {version} is newer than this code's {CONFIG_VERSION}; update cmr")
+    for step in range(version + 1, CONFIG_VERSION + 1):
+        for old, new in RENAMED_KEYS.get(step, {}).items():
+            old_section, old_key = old.split(".")
+            if old_key in stored.get(old_section, {}):
+                new_section, new_key = new.split(".")
+                stored.setdefault(new_section, {})[new_key] = stored[old_section].pop(old_key)
+    stored["VERSION"] = CONFIG_VERSION
+    return stored
+
+
+def merge_dict(cfg: CN, values: dict, source: str) -> CN:
+    """Merge a (possibly older, upgraded here) configuration dict into ``cfg``; ValueError names
+    ``source`` and the unknown or mistyped key."""
+    try:
+        cfg.merge_from_other_cfg(CN(upgrade_cfg(values, source)))
+    except (KeyError, ValueError, AssertionError) as error:
+        raise ValueError(f"{source}: {error}") from None
+    return cfg
+
+
+def apply_overrides(cfg: CN, overrides: list[str] | None) -> CN:
+    """``KEY VALUE`` pairs from the command line merged into ``cfg`` (ValueError on a bad one)."""
     overrides = list(overrides or [])
     if len(overrides) % 2:
         raise ValueError(f"overrides must be KEY VALUE pairs, got {len(overrides)} items: {overrides}")
     try:
         cfg.merge_from_list(overrides)
-    except (KeyError, AssertionError) as error:
-        raise ValueError(f"bad override in {overrides}: {error}") from error
+    except (KeyError, ValueError, AssertionError) as error:
+        raise ValueError(f"bad override in {overrides}: {error}") from None
+    return cfg
+
+
+def load_cfg(path: str | None = None, overrides: list[str] | None = None, freeze: bool = True) -> CN:
+    """Defaults, then the YAML experiment at ``path`` (with its ``_BASE_`` chain), then overrides.
+
+    Raises:
+        FileNotFoundError: the YAML file (or a base) does not exist.
+        ValueError: malformed YAML, an odd number of overrides, or a key that does not exist.
+    """
+    cfg = get_cfg()
+    if path:
+        merge_dict(cfg, read_yaml(path), str(path))
+    apply_overrides(cfg, overrides)
     if freeze:
         cfg.freeze()
     return cfg

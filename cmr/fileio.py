@@ -64,3 +64,57 @@ def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
             info.external_attr = 0o644 << 16
             archive.writestr(info, member.getvalue())
     return buffer.getvalue()
+
+
+#: File in an output folder listing what the last run wrote there (removed by the next run).
+OUTPUT_MANIFEST = ".cmr_outputs.json"
+
+
+def writable_folder(path: str | os.PathLike) -> Path:
+    """Create ``path`` (and its parents) if needed and check that files can be written there.
+
+    Raises ValueError naming the folder when it is a regular file, lies under one, or is not
+    writable, before any long work starts.
+    """
+    path = Path(path)
+    for parent in [path, *path.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"output folder {path}: {parent} is a regular file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write_probe.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(f"output folder {path} is not writable ({error.strerror or error})") from None
+    return path
+
+
+class OutputFolder:
+    """An output folder that never mixes runs: what the previous run recorded in
+    :data:`OUTPUT_MANIFEST` is removed first, and every file this run writes is recorded.
+
+    Files the project did not write there (no manifest entry) are left alone.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = writable_folder(path)
+        self.manifest = self.path / OUTPUT_MANIFEST
+        self.written: list[str] = []
+        for name in self._previous():
+            stale = self.path / name
+            if stale.is_file() and stale.parent == self.path:
+                stale.unlink()
+        atomic_write_json(self.manifest, self.written)
+
+    def _previous(self) -> list[str]:
+        try:
+            names = json.loads(self.manifest.read_text())
+        except (OSError, ValueError):
+            return []
+        return [name for name in names if isinstance(name, str) and "/" not in name] if isinstance(names, list) else []
+
+    def record(self, *paths: str | os.PathLike) -> None:
+        """Record files written into the folder (their names go into the manifest)."""
+        self.written.extend(Path(path).name for path in paths)
+        atomic_write_json(self.manifest, self.written)

@@ -2,7 +2,7 @@
 
 Training sample ``i`` shows image ``training/rgb/i`` and annotation ``i % N`` (N annotations,
 V = #rgb / N versions: 4 for FreiHAND's 130,240 images). Every sample is cropped (jittered
-and rotated when augmenting, see :mod:`cmr.data.crop`) to ``S = input_size`` pixels; its
+and rotated when augmenting, see :mod:`cmr.geometry.crop`) to the model's input side S; its
 intrinsics, keypoints and 3-D ground truth follow the crop exactly.
 
 Training sample dict (float32 tensors unless noted; h = S / 2; pixel centres at integers):
@@ -48,13 +48,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from cmr.data import crop as crops
 from cmr.data import targets
 from cmr.data.augment import SampleRandomness, normalise_image, photometric_distort
-from cmr.data.layout import FREIHAND_URL, MASK_THRESHOLD, FreiHANDLayout
+from cmr.data.layout import EVALUATION_HAND_BOX, FREIHAND_URL, MASK_THRESHOLD, FreiHANDLayout
+from cmr.geometry import crop as crops
+from cmr.geometry.camera import project_points
+from cmr.geometry.crop import CropJitter, CropPolicy
+from cmr.hand.conventions import NUM_KEYPOINTS, ROOT_KEYPOINT
 from cmr.mesh.ply import read_ply
-
-NUM_JOINTS = 21
 #: Mean distance (metres) between the template-regressed and annotated joints of annotation 0
 #: above which the template is reported as not matching the dataset's meshes.
 TEMPLATE_MISMATCH_TOLERANCE = 0.01
@@ -85,34 +86,42 @@ def _load_json_array(path: Path, tail_shape: tuple[int, ...]) -> np.ndarray:
     """A float32 array (n, *tail_shape) from a JSON list of n entries."""
     if not path.is_file():
         raise _missing(path, "annotation file")
-    with open(path) as file:
-        array = np.asarray(json.load(file), dtype=np.float32)
+    try:
+        with open(path) as file:
+            array = np.asarray(json.load(file), dtype=np.float32)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path}: expected a list of numeric entries of shape {tail_shape} ({error})") from None
     if array.ndim != len(tail_shape) + 1 or array.shape[1:] != tail_shape:
         raise ValueError(f"{path}: expected entries of shape {tail_shape}, got an array of shape {array.shape}")
     return array
 
 
+def _read_image(path: Path, what: str, flags: int) -> np.ndarray:
+    """An image file as OpenCV reads it; FileNotFoundError when missing, ValueError when corrupt."""
+    if not path.is_file():
+        raise _missing(path, what)
+    image = cv2.imread(str(path), flags)
+    if image is None:
+        raise ValueError(f"{path}: the {what} file exists but cannot be decoded (corrupt or not an image)")
+    return image
+
+
 def read_rgb(path: Path) -> np.ndarray:
     """(H, W, 3) uint8 RGB image."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise _missing(path, "image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(_read_image(path, "image", cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def read_mask(path: Path) -> np.ndarray:
     """(H, W) bool hand silhouette (first channel > ``MASK_THRESHOLD``, as the reference)."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise _missing(path, "mask")
+    image = _read_image(path, "mask", cv2.IMREAD_COLOR)
     return image[:, :, 2] > MASK_THRESHOLD  # OpenCV reads BGR: the first (red) channel is last
 
 
 def read_depth(path: Path) -> np.ndarray:
     """(H, W) float32 depth in metres from a 16-bit PNG in millimetres (0 = background)."""
-    depth = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if depth is None:
-        raise _missing(path, "depth map")
+    depth = _read_image(path, "depth map", cv2.IMREAD_UNCHANGED)
     return depth.astype(np.float32) / 1000.0
 
 
@@ -125,13 +134,12 @@ class FreiHANDDataset(Dataset):
         template: :class:`cmr.mesh.template.Template` whose level 0 is the dataset's mesh
             topology (``Template.from_cmr_release`` for the real FreiHAND meshes); required for
             training.
-        input_size: crop side S in pixels (even).
-        augment: jitter the training crop (scale, shift, rotation) and, with ``color_aug``,
-            the colours. False gives the centred, un-rotated crop. Evaluation crops are never
-            augmented.
-        rotation: rotation range in degrees (+-).
-        scale_jitter: box side ``(1.3 + scale_jitter * a) * hand size``, ``a`` in [-1, 1].
-        color_aug: photometric distortion when augmenting.
+        policy: the model's :class:`cmr.geometry.crop.CropPolicy` (input side S, box scale):
+            training crops frame the hand's silhouette with it, evaluation crops the dataset's
+            known hand box (:data:`cmr.data.layout.EVALUATION_HAND_BOX`).
+        jitter: :class:`cmr.geometry.crop.CropJitter` of training crops (rotation, scale and
+            shift); None gives the centred, un-rotated crop. Evaluation crops are never jittered.
+        color_aug: photometric distortion of jittered training crops.
         seed: mixed into the per-process random stream (see
             :class:`cmr.data.augment.SampleRandomness`).
 
@@ -142,22 +150,18 @@ class FreiHANDDataset(Dataset):
             is not a multiple of the annotation count, masks or meshes missing).
     """
 
-    def __init__(self, root: str | os.PathLike, split: str = "training", template=None,
-                 input_size: int = 224, augment: bool = True, rotation: float = 90.0,
-                 scale_jitter: float = 0.2, color_aug: bool = True, seed: int = 0) -> None:
+    def __init__(self, root: str | os.PathLike, split: str, template, policy: CropPolicy,
+                 jitter: CropJitter | None = None, color_aug: bool = True, seed: int = 0) -> None:
         if split not in ("training", "evaluation"):
             raise ValueError(f"split must be 'training' or 'evaluation', got {split!r}")
-        if input_size % 2:
-            raise ValueError(f"input_size must be even (targets are half resolution), got {input_size}")
         self.layout = FreiHANDLayout(root)
         if not self.layout.root.is_dir():
             raise _missing(self.layout.root, "dataset root")
         self.split = split
         self.template = template
-        self.input_size = int(input_size)
-        self.augment = bool(augment) and split == "training"
-        self.rotation = float(rotation)
-        self.scale_jitter = float(scale_jitter)
+        self.policy = policy
+        self.input_size = policy.size
+        self.jitter = jitter if split == "training" else None
         self.color_aug = bool(color_aug)
         self.randomness = SampleRandomness(seed)
         self.K = _load_json_array(self.layout.annotation(split, "K"), (3, 3))
@@ -171,7 +175,7 @@ class FreiHANDDataset(Dataset):
         if self.template is None:
             raise ValueError("the training split needs a template (for the mesh pyramid)")
         root = self.layout.root
-        self.xyz = _load_json_array(self.layout.annotation("training", "xyz"), (NUM_JOINTS, 3))
+        self.xyz = _load_json_array(self.layout.annotation("training", "xyz"), (NUM_KEYPOINTS, 3))
         self._check_same_length(self.layout.annotation("training", "K"), len(self.K),
                                 self.layout.annotation("training", "xyz"), len(self.xyz))
         annotations = len(self.K)
@@ -195,7 +199,7 @@ class FreiHANDDataset(Dataset):
         k_path = self.layout.annotation("evaluation", "K")
         if images != len(self.K):
             raise ValueError(f"{root / 'evaluation' / 'rgb'}: {images} images but {len(self.K)} entries in {k_path}")
-        self.xyz = self._optional_ground_truth("xyz", (NUM_JOINTS, 3))
+        self.xyz = self._optional_ground_truth("xyz", (NUM_KEYPOINTS, 3))
         verts_path = self.layout.annotation("evaluation", "verts")
         self.verts = None
         if verts_path.is_file():
@@ -257,7 +261,7 @@ class FreiHANDDataset(Dataset):
             raise IndexError(f"index {index} out of range for {len(self)} {self.split} samples")
         if self.split == "evaluation":
             return self.evaluation_sample(index)
-        return self.training_sample(index, self.randomness.generator() if self.augment else None)
+        return self.training_sample(index, self.randomness.generator() if self.jitter else None)
 
     def training_sample(self, index: int, rng: np.random.Generator | None) -> dict:
         """Training sample ``index``, augmented with ``rng`` (None: centred crop, no colour change)."""
@@ -268,15 +272,16 @@ class FreiHANDDataset(Dataset):
         xyz = self.xyz[annotation].astype(np.float64)
         hand = crops.foreground_pixels(mask)
         if len(hand) == 0:  # no silhouette: frame the projected mesh instead
-            hand = _project(vertices, K)
-        crop = crops.training_crop(hand, K, self.input_size, rng, self.rotation, self.scale_jitter)
+            hand = project_points(vertices, K)
+        crop = (self.policy.around_points(hand, K) if rng is None
+                else self.policy.jittered(hand, K, self.jitter, rng))
 
         image = crops.warp_image(read_rgb(self.layout.training_rgb(index)), crop)
         if rng is not None and self.color_aug:
             image = photometric_distort(image, rng)
         vertices, xyz = vertices @ crop.rotation.T, xyz @ crop.rotation.T
-        root = xyz[targets.ROOT_JOINT]
-        uv = _project(xyz, crop.K)
+        root = xyz[ROOT_KEYPOINT]
+        uv = project_points(xyz, crop.K)
         half = self.input_size // 2
         visible = targets.inside_crop(uv, self.input_size) & (xyz[:, 2] > 0)
         sample = {
@@ -297,7 +302,8 @@ class FreiHANDDataset(Dataset):
 
     def evaluation_sample(self, index: int) -> dict:
         """Evaluation sample ``index``: the fixed centre crop and, when released, ground truth."""
-        crop = crops.evaluation_crop(self.K[index].astype(np.float64), self.input_size)
+        centre, extent = EVALUATION_HAND_BOX
+        crop = self.policy.around_box(centre, extent, self.K[index].astype(np.float64))
         image = crops.warp_image(read_rgb(self.layout.evaluation_rgb(index)), crop)
         sample = {"image": normalise_image(image), "K": crop.K}
         if self.xyz is not None:
@@ -305,12 +311,6 @@ class FreiHANDDataset(Dataset):
         if self.verts is not None:
             sample["verts_camera"] = self.verts[index]
         return _to_tensors(sample, index)
-
-
-def _project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """(P, 3) camera-space points -> (P, 2) pixel coordinates with intrinsics ``K``."""
-    projected = points @ K.T
-    return projected[:, :2] / projected[:, 2:]
 
 
 def _to_tensors(sample: dict, index: int) -> dict:
@@ -323,3 +323,13 @@ def _to_tensors(sample: dict, index: int) -> dict:
     converted = {key: convert(value) for key, value in sample.items()}
     converted["index"] = index
     return converted
+
+
+def dataset_from_config(cfg, split: str, template, augment: bool = False) -> FreiHANDDataset:
+    """The ``split`` of ``DATA.ROOT`` framed by the model's crop policy (``MODEL.INPUT_SIZE``,
+    ``MODEL.CROP``), jittered by ``DATA.ROTATION`` / ``DATA.SCALE_JITTER`` when ``augment``."""
+    from cmr.config import resolve_path
+
+    jitter = CropJitter(float(cfg.DATA.ROTATION), float(cfg.DATA.SCALE_JITTER)) if augment else None
+    return FreiHANDDataset(resolve_path(cfg.DATA.ROOT), split, template, CropPolicy.from_config(cfg.MODEL),
+                           jitter, color_aug=bool(cfg.DATA.COLOR_AUG), seed=int(cfg.TRAIN.SEED))

@@ -37,6 +37,11 @@ IMAGE_SIZE = 224
 MANO_PARAMETERS = 61
 #: Mask pixels whose first channel exceeds this are hand (as the reference reads FreiHAND's JPEGs).
 MASK_THRESHOLD = 240
+#: The hand box (centre (u, v), extent) assumed for FreiHAND's evaluation images, which frame
+#: the hand roughly centred at about 100 px: the crop policy turns it into the evaluation crop
+#: (the reference's fixed crop of half-side 65 px for its box scale 1.3). The synthetic
+#: evaluation hands are generated to fit it.
+EVALUATION_HAND_BOX = ((112.0, 112.0), 100.0)
 #: Keypoints defining *_scale.json (middle finger MCP and PIP, FreiHAND order).
 SCALE_BONE = (9, 10)
 

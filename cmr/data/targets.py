@@ -1,8 +1,7 @@
 """Training targets of CMR built from one crop: heatmaps, half-resolution mask, mesh pyramid.
 
-Pixel convention (as :mod:`cmr.registration` and :mod:`cmr.render`): pixel centres sit at
-integer coordinates. A map of side ``h`` covering a crop of side ``S`` has cell ``x`` centred on
-crop coordinate ``(x + 0.5) * S / h - 0.5``, so :func:`cmr.registration.heatmaps_to_uv` decodes
+Pixel convention (:mod:`cmr.geometry`): pixel centres sit at integer coordinates. A map of side ``h`` covering a crop of side ``S`` has cell ``x`` centred on
+crop coordinate ``(x + 0.5) * S / h - 0.5``, so :func:`cmr.models.outputs.heatmaps_to_uv` decodes
 the heatmaps built here back to the keypoints they were built from.
 
 3-D targets are root-relative and divided by ``MESH_SCALE`` (0.2 m for every sample, as the
@@ -13,19 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from cmr.geometry.pixel_maps import rescale_coordinates
+
 #: Metres per unit of the root-relative 3-D targets (mesh pyramid and joints).
 MESH_SCALE = 0.2
 #: Standard deviation of the joint Gaussians, in heatmap cells (the maps are half resolution).
 HEATMAP_SIGMA = 3.5
-#: Index of the root keypoint (the wrist, FreiHAND order).
-ROOT_JOINT = 0
-
-
-def crop_to_map(uv: np.ndarray, crop_size: int, map_size: int) -> np.ndarray:
-    """Crop pixel coordinates (..., 2) to map cell coordinates (same shape), centres at integers."""
-    return (np.asarray(uv, dtype=np.float64) + 0.5) * (map_size / crop_size) - 0.5
-
-
 def inside_crop(uv: np.ndarray, crop_size: int) -> np.ndarray:
     """(J,) bool: which of the (J, 2) crop pixel coordinates fall inside the crop's area."""
     return np.all((uv >= -0.5) & (uv <= crop_size - 0.5), axis=-1)
@@ -45,7 +37,7 @@ def gaussian_heatmaps(uv: np.ndarray, visible: np.ndarray, crop_size: int, map_s
         (J, h, h) float32 in [0, 1]; the continuous peak value is 1 (the sampled maximum is
         slightly lower when the centre falls between cells).
     """
-    centres = crop_to_map(uv, crop_size, map_size)
+    centres = rescale_coordinates(np.asarray(uv, dtype=np.float64), crop_size, map_size)
     cells = np.arange(map_size, dtype=np.float64)
     gx = np.exp(-((cells[None, :] - centres[:, :1]) ** 2) / (2 * sigma**2))  # (J, w)
     gy = np.exp(-((cells[None, :] - centres[:, 1:]) ** 2) / (2 * sigma**2))  # (J, h)
@@ -88,10 +80,3 @@ def mesh_pyramid(vertices: np.ndarray, template, levels: int | None = None) -> l
     for level in range(levels - 1):
         pyramid.append(np.asarray(template.down[level] @ pyramid[-1], dtype=np.float32))
     return pyramid
-
-
-def crop_to_map_affine(crop_size: int, map_size: int) -> np.ndarray:
-    """(3, 3) affine taking crop pixel coordinates to map cell coordinates (see :func:`crop_to_map`)."""
-    scale = map_size / crop_size
-    offset = 0.5 * scale - 0.5
-    return np.array([[scale, 0.0, offset], [0.0, scale, offset], [0.0, 0.0, 1.0]])

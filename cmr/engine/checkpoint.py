@@ -1,27 +1,40 @@
-"""Checkpoints: atomic save, load with clear errors, and a ready model from a checkpoint file.
+"""Checkpoints: atomic save, one read per run, the run's one configuration, a ready model.
 
 A checkpoint written by the trainer is a dict::
 
-    {"model": state_dict, "cfg": the run's YAML config (str), "epoch": last finished epoch,
-     "optimizer", "scheduler", "scaler": state dicts, "rng": RNG states,
-     "best_metric": float, "history": list of per-epoch dicts}
+    {"model": state_dict, "cfg": the run's YAML config (str), "template": {"name", "checksum"},
+     "epoch": last finished epoch, "optimizer", "scheduler", "scaler": state dicts,
+     "rng": RNG states, "best_metric": float, "history": list of per-epoch dicts}
 
-Bundled checkpoints keep only ``model`` (possibly float16) and ``cfg``. Official CMR releases
-(bare state dicts) are recognised and converted (:mod:`cmr.models.convert`).
+Bundled checkpoints keep ``model`` (possibly float16), ``cfg`` and ``template``. Official CMR
+releases (bare state dicts) are recognised and converted (:mod:`cmr.models.convert`).
+
+The configuration of a run that uses a checkpoint (:func:`run_config`) is built once: the
+defaults, the checkpoint's stored configuration (its ``MODEL`` section describes the weights),
+the user's experiment file and ``KEY VALUE`` overrides; a ``MODEL`` value that contradicts the
+weights is refused, and so is a template whose checksum differs from the one the weights were
+trained with (:func:`load_model`).
 """
 
 from __future__ import annotations
 
 import io
 import os
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import yaml
 from torch import nn
 from yacs.config import CfgNode
 
-from cmr.config import get_cfg
+from cmr.config import get_cfg, merge_dict, read_yaml, resolve_path
 from cmr.fileio import atomic_write_bytes
+
+#: Config sections that describe how a model is used, not what it is: a checkpoint's values for
+#: them are ignored in favour of the current defaults (and the user's settings).
+RUNTIME_SECTIONS = ("DEMO", "TEST", "REGISTRATION", "DEVICE", "NUM_THREADS")
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
@@ -37,30 +50,79 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # torch raises several types for a truncated or foreign file
         raise ValueError(f"{path}: not a readable PyTorch checkpoint ({error})") from error
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f"{path}: expected a checkpoint dict, got {type(checkpoint).__name__}")
+    return checkpoint
 
 
-#: Config sections that describe how a model is used, not what it is: a checkpoint's values for
-#: them are ignored in favour of the current defaults (and the user's overrides).
-RUNTIME_SECTIONS = ("DEMO", "TEST", "REGISTRATION", "DEVICE", "NUM_THREADS")
-
-
-def cfg_from_checkpoint(checkpoint: dict, path: str | os.PathLike = "checkpoint") -> CfgNode:
-    """The configuration stored in one of our checkpoints.
-
-    Keys newer than the checkpoint get their defaults, and so do the runtime sections
-    (:data:`RUNTIME_SECTIONS`).
-    """
+def stored_config(checkpoint: dict, path: str | os.PathLike) -> dict | None:
+    """The configuration stored in one of our checkpoints as a dict (None for official releases)."""
     if "cfg" not in checkpoint:
-        raise ValueError(f"{path}: holds no 'cfg' entry; is it an official CMR release? Pass a config too")
-    stored = CfgNode.load_cfg(checkpoint["cfg"])
-    for key in RUNTIME_SECTIONS:
-        stored.pop(key, None)
+        return None
+    try:
+        return yaml.safe_load(checkpoint["cfg"])
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: the stored config is not readable YAML ({error})") from None
+
+
+def model_conflicts(stored_model: dict, model_cfg: CfgNode) -> list[str]:
+    """``MODEL`` keys whose value in ``model_cfg`` differs from the stored one ('KEY: new vs stored')."""
+    stored = get_cfg()
+    merge_dict(stored, {"MODEL": stored_model}, "stored config")
+    conflicts = []
+    for key in stored.MODEL:
+        if key == "TEMPLATE":  # a template is checked by content (checksum), not by path
+            continue
+        if stored.MODEL[key] != model_cfg[key]:
+            conflicts.append(f"MODEL.{key}: {model_cfg[key]} vs {stored.MODEL[key]} in the checkpoint")
+    return conflicts
+
+
+def run_config(checkpoint: dict, path: str | os.PathLike, config_path: str | None = None,
+               overrides: list[str] | None = None) -> CfgNode:
+    """The one configuration of a run that uses ``checkpoint`` (frozen).
+
+    Defaults, then the checkpoint's stored config (without :data:`RUNTIME_SECTIONS`), then the
+    experiment file, then the overrides. For our checkpoints the ``MODEL`` section must stay
+    the weights' own: a contradicting value from the file or an override raises ValueError
+    naming the keys. Official releases carry no config: the file gives the architecture.
+    """
+    from cmr.config import apply_overrides
+
     cfg = get_cfg()
-    cfg.merge_from_other_cfg(stored)
+    stored = stored_config(checkpoint, path)
+    if stored is not None:
+        stored = {key: value for key, value in stored.items() if key not in RUNTIME_SECTIONS}
+        merge_dict(cfg, stored, f"{path} (stored config)")
+    if config_path:
+        merge_dict(cfg, read_yaml(config_path), str(config_path))
+    apply_overrides(cfg, overrides)
+    if stored is not None:
+        conflicts = model_conflicts(stored.get("MODEL", {}), cfg.MODEL)
+        if conflicts:
+            raise ValueError(f"{path}: the configuration contradicts the weights ({'; '.join(conflicts)}); "
+                             "MODEL settings come from the checkpoint: drop them from the config and overrides")
+    cfg.freeze()
     return cfg
+
+
+def check_template(checkpoint: dict, template, path: str | os.PathLike) -> None:
+    """Refuse a template other than the one the weights were trained with (by checksum)."""
+    recorded = checkpoint.get("template")
+    if recorded is None:
+        if "cfg" in checkpoint:
+            warnings.warn(f"{path} records no template identity (written by an older cmr); "
+                          f"cannot check it against template {template.name!r}", stacklevel=3)
+        return
+    if recorded["checksum"] != template.checksum():
+        raise ValueError(
+            f"{path} was trained with template {recorded['name']!r} (checksum {recorded['checksum'][:16]}) "
+            f"but MODEL.TEMPLATE gives {template.name!r} (checksum {template.checksum()[:16]}); "
+            "use the template the weights were trained with, or retrain"
+        )
 
 
 def load_weights(model: nn.Module, checkpoint: dict, path: str | os.PathLike = "checkpoint") -> nn.Module:
@@ -81,39 +143,35 @@ def load_weights(model: nn.Module, checkpoint: dict, path: str | os.PathLike = "
     return load_official_checkpoint(model, checkpoint)
 
 
-def load_model(path: str | os.PathLike, fallback_cfg: CfgNode | None = None,
-               device: str | torch.device = "cpu"):
-    """(model in eval mode on ``device``, its cfg, template) from a checkpoint file.
+@dataclass
+class LoadedModel:
+    """A model ready for inference: the network (eval mode), its template, the run's config."""
 
-    The architecture comes from the checkpoint's own config; ``fallback_cfg`` is used only for
-    official CMR releases, which carry none.
-    """
+    model: nn.Module
+    template: object
+    cfg: CfgNode
+
+
+def load_model(checkpoint: dict, path: str | os.PathLike, cfg: CfgNode,
+               device: str | torch.device = "cpu") -> LoadedModel:
+    """Build ``cfg``'s model (from :func:`run_config`) and load the already read ``checkpoint``."""
     from cmr.models.build import build_model, load_template
 
-    checkpoint = load_checkpoint(path)
-    if "cfg" in checkpoint:
-        cfg = cfg_from_checkpoint(checkpoint, path)
-    elif fallback_cfg is not None:
-        cfg = fallback_cfg
-    else:
-        raise ValueError(f"{path}: holds no config (an official CMR release?); pass --config with its architecture")
     template = load_template(cfg.MODEL.TEMPLATE)
+    check_template(checkpoint, template, path)
     model = build_model(cfg, template)
     load_weights(model, checkpoint, path)
-    return model.to(device).eval(), cfg, template
+    return LoadedModel(model.to(device).eval(), template, cfg)
 
 
 def export_checkpoint(source: str | os.PathLike, destination: str | os.PathLike, half: bool = True) -> Path:
-    """Write a small inference checkpoint: the model weights (float16 if ``half``) and the config.
-
-    Optimizer, scheduler and RNG states are dropped; :func:`load_model` reads the result and
-    casts the weights back to float32.
-    """
+    """Write a small inference checkpoint: the model weights (float16 if ``half``), the config and
+    the template identity. Optimizer, scheduler and RNG states are dropped."""
     checkpoint = load_checkpoint(source)
     if "model" not in checkpoint or "cfg" not in checkpoint:
         raise ValueError(f"{source}: not a checkpoint written by cmr's trainer (needs 'model' and 'cfg')")
     model = {key: value.half() if half and value.is_floating_point() else value
              for key, value in checkpoint["model"].items()}
-    kept = {"model": model, "cfg": checkpoint["cfg"], "epoch": checkpoint.get("epoch"),
-            "history": checkpoint.get("history", [])}
-    return save_checkpoint(destination, kept)
+    kept = {"model": model, "cfg": checkpoint["cfg"], "template": checkpoint.get("template"),
+            "epoch": checkpoint.get("epoch"), "history": checkpoint.get("history", [])}
+    return save_checkpoint(resolve_path(destination), kept)

@@ -1,27 +1,28 @@
 """Demo: camera-space hand meshes for a folder of images.
 
 ``python -m cmr demo [--checkpoint PT] [--input DIR] [--output DIR] [--left] [--fov DEG]
-[--device DEV] [KEY VALUE ...]`` (also ``python -m cmr.engine.demo``).
+[--device DEV] [--config FILE] [KEY VALUE ...]``; every flag is sugar for a ``DEMO.*`` (or
+``DEVICE``) override.
 
-Every image in the input folder (``.jpg``, ``.jpeg``, ``.png``, ``.bmp``) should show one hand,
-roughly centred and filling most of the frame (e.g. a crop 1.3x the hand box, as FreiHAND's).
-Intrinsics come from ``<stem>_K.npy`` (a 3x3 matrix for that image; for FreiHAND's
-``<id>_img.jpg`` also ``<id>_K.npy``), else from the assumed horizontal field of view
-(``--fov`` or ``DEMO.FOV``). The file's principal point is kept (cmr.md pitfall 25). Written
-per image, with ``<id>`` the file stem without a trailing ``_img``:
+Each image (``.jpg``, ``.jpeg``, ``.png``, ``.bmp``) is taken to show one hand. The network sees
+it framed by the model's crop policy: the image is first predicted whole, then re-cropped around
+the silhouette found there (:func:`cmr.engine.inference.predict_images`). Intrinsics come from
+``<stem>_K.npy`` (a 3x3 matrix in pixels; for FreiHAND's ``<id>_img.jpg`` also ``<id>_K.npy``),
+else from the assumed horizontal field of view (``DEMO.FOV``). Written per image, with ``<id>``
+the file stem without a trailing ``_img``:
 
 * ``<id>_plot.jpg``: the 5-panel plot (:func:`cmr.vis.plot.plot_prediction`);
 * ``<id>_mesh.ply``: the camera-space mesh in metres (in the image's camera);
 * ``<id>_overlay.jpg``: the mesh rendered over the original image (same size).
 
+The outputs of an earlier demo in the same folder are removed first (:class:`cmr.fileio.OutputFolder`).
 Images that cannot be read, with a broken K file, or in which no hand is found are reported
-on stderr and skipped; the rest still run.
+on stderr and skipped; a run that writes nothing exits with status 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,12 +32,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from cmr import REPO_ROOT, repo_path
-from cmr.engine.checkpoint import cfg_from_checkpoint, load_checkpoint, load_model
+from cmr import REPO_ROOT
+from cmr.config import load_cfg, resolve_path
+from cmr.engine.checkpoint import LoadedModel, load_checkpoint, load_model, run_config
+from cmr.engine.command import NothingProduced, add_config_arguments, flag_overrides
 from cmr.engine.distributed import resolve_device
+from cmr.engine.hand_presence import hand_presence
+from cmr.engine.inference import predict_images
 from cmr.engine.train import run_dir
-from cmr.engine.inference import hand_found, intrinsics_from_fov, mirror_faces, predict_images
+from cmr.fileio import OutputFolder
+from cmr.geometry.camera import intrinsics_from_fov, mirror_faces, validate_intrinsics
+from cmr.geometry.crop import CropPolicy
 from cmr.mesh.ply import write_ply
+from cmr.registration import RegistrationConfig
 from cmr.vis.overlay import render_overlay, write_rgb_jpeg
 from cmr.vis.plot import plot_prediction
 
@@ -58,7 +66,7 @@ class DemoSummary:
 
 @dataclass
 class DemoInput:
-    """One readable input: its id, (H, W, 3) uint8 RGB pixels and (3, 3) intrinsics."""
+    """One readable input: its file name, output id, (H, W, 3) uint8 RGB pixels and (3, 3) K."""
 
     name: str
     id: str
@@ -75,8 +83,11 @@ def list_inputs(input_dir: Path) -> list[Path]:
     """Files of the input folder (sorted) that are not intrinsics files or hidden."""
     if not input_dir.is_dir():
         raise FileNotFoundError(f"demo input folder not found: {input_dir}")
-    return sorted(path for path in input_dir.iterdir()
-                  if path.is_file() and not path.name.startswith(".") and not path.name.endswith("_K.npy"))
+    paths = sorted(path for path in input_dir.iterdir()
+                   if path.is_file() and not path.name.startswith(".") and not path.name.endswith("_K.npy"))
+    if not paths:
+        raise ValueError(f"demo input folder {input_dir} holds no files (expected images: {', '.join(IMAGE_SUFFIXES)})")
+    return paths
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -84,24 +95,23 @@ def read_rgb(path: Path) -> np.ndarray:
     data = np.fromfile(path, dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
-        raise ValueError("not a readable image")
+        raise ValueError("not a readable image (empty, truncated or not an image format OpenCV reads)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def read_intrinsics(path: Path, width: int, height: int, fov_deg: float) -> np.ndarray:
     """(3, 3) float64 K of an image: ``<stem>_K.npy`` or ``<id>_K.npy`` if present, else from the FOV.
 
-    Raises ValueError when the K file is not a finite 3x3 matrix with positive focal lengths.
+    Raises ValueError naming the K file and what is wrong with it (see
+    :func:`cmr.geometry.camera.validate_intrinsics`).
     """
     for candidate in (path.with_name(f"{path.stem}_K.npy"), path.with_name(f"{image_id(path)}_K.npy")):
         if candidate.is_file():
             try:
-                K = np.load(candidate, allow_pickle=False).astype(np.float64)
+                K = np.load(candidate, allow_pickle=False)
             except Exception as error:  # numpy raises several types for a broken file
-                raise ValueError(f"unreadable {candidate.name} ({error})") from error
-            if K.shape != (3, 3) or not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0:
-                raise ValueError(f"{candidate.name} is not a 3x3 intrinsic matrix")
-            return K
+                raise ValueError(f"{candidate.name}: not a readable .npy file ({error})") from error
+            return validate_intrinsics(K, width, height, candidate.name)
     return intrinsics_from_fov(width, height, fov_deg)
 
 
@@ -121,14 +131,15 @@ def load_input(path: Path, output_id: str, fov_deg: float) -> DemoInput:
     return DemoInput(path.name, output_id, image, K)
 
 
-def write_outputs(item: DemoInput, prediction, faces: np.ndarray, output_dir: Path,
+def write_outputs(item: DemoInput, prediction, faces: np.ndarray, folder: OutputFolder,
                   mask_threshold: float) -> None:
     """Write ``<id>_mesh.ply``, ``<id>_overlay.jpg`` and ``<id>_plot.jpg`` of one image."""
-    write_ply(output_dir / f"{item.id}_mesh.ply", prediction.vertices, faces)
+    mesh = write_ply(folder.path / f"{item.id}_mesh.ply", prediction.vertices, faces)
     overlay = render_overlay(item.image, prediction.vertices, faces, item.K)
-    write_rgb_jpeg(output_dir / f"{item.id}_overlay.jpg", overlay)
-    plot_prediction(item.image, prediction, faces, item.K, output_dir / f"{item.id}_plot.jpg", mask_threshold,
-                    overlay=overlay)
+    overlay_path = write_rgb_jpeg(folder.path / f"{item.id}_overlay.jpg", overlay)
+    plot = plot_prediction(item.image, prediction, faces, item.K, folder.path / f"{item.id}_plot.jpg",
+                           mask_threshold, overlay=overlay)
+    folder.record(mesh, overlay_path, plot)
 
 
 def _warn(summary: DemoSummary, name: str, reason: str) -> None:
@@ -137,121 +148,82 @@ def _warn(summary: DemoSummary, name: str, reason: str) -> None:
     tqdm.write(f"warning: skipped {name}: {reason}", file=sys.stderr)
 
 
-def run_demo(cfg, checkpoint_path: str | os.PathLike, input_dir: str | os.PathLike,
-             output_dir: str | os.PathLike, left: bool = False, fov: float | None = None) -> DemoSummary:
-    """Predict and write camera-space meshes for every image in ``input_dir``.
+def _load_batch(paths: list[Path], ids: dict[Path, str], fov: float, summary: DemoSummary) -> list[DemoInput]:
+    batch = []
+    for path in paths:
+        try:
+            batch.append(load_input(path, ids[path], fov))
+        except ValueError as error:
+            _warn(summary, path.name, str(error))
+    return batch
 
-    cfg: the configuration; its MODEL section must match the checkpoint (:func:`main` takes it
-    from the checkpoint), REGISTRATION and DEVICE apply. left: the images show left hands.
-    fov: horizontal field of view (degrees) for images without a K file (None: DEMO.FOV).
-    Returns a :class:`DemoSummary`; unusable images are skipped with a warning, not raised.
+
+def run_demo(cfg, loaded: LoadedModel) -> DemoSummary:
+    """Predict and write camera-space meshes for every image in ``DEMO.INPUT``.
+
+    cfg: the run's configuration (:func:`cmr.engine.checkpoint.run_config`); loaded: its model.
+    Output folder: ``DEMO.OUTPUT``, else ``<run folder>/demo``. Raises :class:`NothingProduced`
+    when no image gave a mesh.
     """
-    if cfg.NUM_THREADS > 0:
-        torch.set_num_threads(cfg.NUM_THREADS)
-    model, _, template = load_model(checkpoint_path, cfg, resolve_device(cfg.DEVICE))
-    faces = mirror_faces(template.faces[0]) if left else template.faces[0]
-    fov = float(cfg.DEMO.FOV if fov is None else fov)
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    summary = DemoSummary(output_dir)
-    paths = list_inputs(Path(input_dir))
-    ids = output_ids(paths)
+    paths = list_inputs(resolve_path(cfg.DEMO.INPUT))
+    folder = OutputFolder(resolve_path(cfg.DEMO.OUTPUT) if cfg.DEMO.OUTPUT else run_dir(cfg) / "demo")
+    left = bool(cfg.DEMO.LEFT)
+    faces = mirror_faces(loaded.template.faces[0]) if left else loaded.template.faces[0]
+    summary, ids = DemoSummary(folder.path), output_ids(paths)
     with tqdm(total=len(paths), desc="demo", unit="image", file=sys.stderr) as progress:
         for start in range(0, len(paths), BATCH_SIZE):
-            batch = []
-            for path in paths[start:start + BATCH_SIZE]:
-                try:
-                    batch.append(load_input(path, ids[path], fov))
-                except ValueError as error:
-                    _warn(summary, path.name, str(error))
+            batch = _load_batch(paths[start:start + BATCH_SIZE], ids, float(cfg.DEMO.FOV), summary)
             if batch:
-                _run_batch(batch, model, template, faces, cfg, left, summary)
+                _run_batch(batch, loaded, faces, cfg, folder, summary)
             progress.update(len(paths[start:start + BATCH_SIZE]))
-    print(f"demo: wrote {len(summary.written)} image(s), skipped {len(summary.skipped)}, in {output_dir}")
+    print(f"demo: wrote {len(summary.written)} image(s), skipped {len(summary.skipped)}, in {folder.path}")
+    if not summary.written:
+        raise NothingProduced(f"no mesh written: all {len(paths)} input(s) of {cfg.DEMO.INPUT} were skipped")
     return summary
 
 
-def _run_batch(batch: list[DemoInput], model, template, faces: np.ndarray, cfg, left: bool,
+def _run_batch(batch: list[DemoInput], loaded: LoadedModel, faces: np.ndarray, cfg, folder: OutputFolder,
                summary: DemoSummary) -> None:
     """Predict a batch of inputs and write the outputs of those where a hand was found."""
-    threshold = float(cfg.REGISTRATION.MASK_THRESHOLD)
-    prediction = predict_images(model, [item.image for item in batch], [item.K for item in batch],
-                                template, cfg.REGISTRATION, int(cfg.MODEL.INPUT_SIZE), left)
-    found = hand_found(prediction, threshold).cpu()
+    config = RegistrationConfig.from_config(cfg.REGISTRATION)
+    prediction = predict_images(loaded.model, [item.image for item in batch], [item.K for item in batch],
+                                loaded.template.joint_regressor, config, CropPolicy.from_config(cfg.MODEL),
+                                bool(cfg.DEMO.LEFT))
+    found, reasons = hand_presence(prediction)
     for index, item in enumerate(batch):
         if not found[index]:
-            _warn(summary, item.name, "no hand found (no confident joints, empty silhouette)")
+            _warn(summary, item.name, f"no hand found ({reasons[index]})")
             continue
-        write_outputs(item, prediction.sample(index), faces, summary.output_dir, threshold)
+        write_outputs(item, prediction.sample(index), faces, folder, config.mask_threshold)
         summary.written.append(item.id)
 
 
-def default_checkpoint() -> Path:
-    """The bundled checkpoint, or FileNotFoundError saying how to get one."""
-    if not BUNDLED_CHECKPOINT.is_file():
-        raise FileNotFoundError(
-            f"no --checkpoint given and the bundled {BUNDLED_CHECKPOINT.relative_to(REPO_ROOT)} is "
-            "missing: train a model (python -m cmr train ...) and pass its checkpoint with "
-            "--checkpoint PATH (an official CMR release needs --config too)"
-        )
-    return BUNDLED_CHECKPOINT
-
-
-def demo_config(checkpoint_path: Path, config_path: str | None, overrides: list[str], device: str | None):
-    """The run's configuration: the checkpoint's own (else ``--config``/defaults), then overrides."""
-    from cmr.config import load_cfg
-
-    checkpoint = load_checkpoint(checkpoint_path)
-    if "cfg" in checkpoint and not config_path:
-        cfg = cfg_from_checkpoint(checkpoint, checkpoint_path)
-    else:
-        cfg = load_cfg(config_path, freeze=False)
-    if len(overrides) % 2:
-        raise ValueError(f"overrides must be KEY VALUE pairs, got {overrides}")
-    try:
-        cfg.merge_from_list(list(overrides) + (["DEVICE", device] if device else []))
-    except (KeyError, AssertionError) as error:
-        raise ValueError(f"bad override in {overrides}: {error}") from error
-    cfg.freeze()
-    return cfg
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m cmr demo",
-        description="Camera-space hand meshes for a folder of images (one right hand each, or "
-                    "--left): writes <id>_plot.jpg, <id>_mesh.ply (metres) and <id>_overlay.jpg.",
-    )
-    parser.add_argument("--checkpoint", type=Path, default=None,
-                        help=f"model checkpoint (default: {BUNDLED_CHECKPOINT.relative_to(REPO_ROOT)})")
-    parser.add_argument("--config", default=None,
-                        help="YAML config, for checkpoints without one (official CMR releases)")
-    parser.add_argument("--input", type=Path, default=None, help="image folder (default: DEMO.INPUT)")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="output folder (default: <OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>/demo)")
-    parser.add_argument("--left", action="store_true", help="the images show left hands")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The demo's flags (each one sugar for a config override) and ``--config`` / overrides."""
+    parser.add_argument("--checkpoint", default=None,
+                        help=f"model checkpoint (DEMO.CHECKPOINT; default {BUNDLED_CHECKPOINT.relative_to(REPO_ROOT)})")
+    parser.add_argument("--input", default=None, help="image folder (DEMO.INPUT; default: the bundled samples)")
+    parser.add_argument("--output", default=None,
+                        help="output folder (DEMO.OUTPUT; default <OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>/demo)")
+    parser.add_argument("--left", action="store_true", help="the images show left hands (DEMO.LEFT True)")
     parser.add_argument("--fov", type=float, default=None,
-                        help="horizontal field of view (degrees) for images without <stem>_K.npy "
-                             "(default: DEMO.FOV)")
-    parser.add_argument("--device", default=None, help="'cpu', 'cuda', 'cuda:N' (default: DEVICE)")
-    parser.add_argument("overrides", nargs=argparse.REMAINDER, help="config KEY VALUE pairs")
-    return parser
+                        help="horizontal field of view (degrees) for images without <stem>_K.npy (DEMO.FOV)")
+    parser.add_argument("--device", default=None, help="'cpu', 'cuda', 'cuda:N' (DEVICE)")
+    add_config_arguments(parser)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (2 on a usage or file error)."""
-    args = build_parser().parse_args(argv)
-    try:
-        checkpoint = args.checkpoint or default_checkpoint()
-        cfg = demo_config(checkpoint, args.config, args.overrides, args.device)
-        output = args.output or run_dir(cfg) / "demo"
-        run_demo(cfg, checkpoint, args.input or repo_path(cfg.DEMO.INPUT), output,
-                 left=args.left or bool(cfg.DEMO.LEFT), fov=args.fov)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+FLAGS = {"checkpoint": "DEMO.CHECKPOINT", "input": "DEMO.INPUT", "output": "DEMO.OUTPUT",
+         "left": "DEMO.LEFT", "fov": "DEMO.FOV", "device": "DEVICE"}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the run's one configuration from the checkpoint, the file and the flags; run."""
+    overrides = flag_overrides(args, FLAGS, paths=("checkpoint", "input", "output"))
+    named = load_cfg(args.config, overrides).DEMO.CHECKPOINT  # the user's choice, before the weights' config
+    path = resolve_path(named) if named else BUNDLED_CHECKPOINT
+    checkpoint = load_checkpoint(path)
+    cfg = run_config(checkpoint, path, args.config, overrides)
+    if cfg.NUM_THREADS > 0:
+        torch.set_num_threads(cfg.NUM_THREADS)
+    run_demo(cfg, load_model(checkpoint, path, cfg, resolve_device(cfg.DEVICE)))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -30,13 +30,14 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from cmr import repo_path
-from cmr.data.targets import MESH_SCALE
-from cmr.engine.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from cmr.config import resolve_path
+from cmr.data.freihand import dataset_from_config
+from cmr.engine.checkpoint import load_checkpoint, load_weights, model_conflicts, save_checkpoint, stored_config
 from cmr.engine.distributed import ProcessInfo, any_process, barrier, close_process, init_process
-from cmr.fileio import atomic_write_bytes, atomic_write_json
+from cmr.fileio import atomic_write_bytes, atomic_write_json, writable_folder
 from cmr.models.build import build_model, load_template
 from cmr.models.losses import compute_losses
+from cmr.models.outputs import decode_outputs
 
 
 class TrainingDiverged(RuntimeError):
@@ -54,12 +55,32 @@ class TrainState:
 
 def run_dir(cfg) -> Path:
     """``<OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>`` (relative OUTPUT_DIR: below the repository root)."""
-    return repo_path(cfg.OUTPUT_DIR) / cfg.DATA.NAME / cfg.EXP_NAME
+    return resolve_path(cfg.OUTPUT_DIR) / cfg.DATA.NAME / cfg.EXP_NAME
 
 
 def data_root(cfg) -> Path:
     """``DATA.ROOT`` (relative: below the repository root)."""
-    return repo_path(cfg.DATA.ROOT)
+    return resolve_path(cfg.DATA.ROOT)
+
+
+def check_run_folder(cfg) -> Path:
+    """The run folder, writable, and holding no earlier run unless this one resumes it.
+
+    Raises ValueError naming the folder: a fresh start into a folder with checkpoints or a
+    history would overwrite that run (resume it with ``TRAIN.RESUME last``, or pick another
+    ``EXP_NAME`` / ``OUTPUT_DIR``).
+    """
+    folder = run_dir(cfg)
+    earlier = [path for path in (folder / "checkpoints" / "checkpoint_last.pt", folder / "history.json")
+               if path.exists()]
+    if earlier and not cfg.TRAIN.RESUME:
+        raise ValueError(
+            f"{folder} already holds a run ({', '.join(path.name for path in earlier)}); training from "
+            "scratch would overwrite it. Resume it with TRAIN.RESUME last, or choose another EXP_NAME "
+            "or OUTPUT_DIR for a new run"
+        )
+    writable_folder(folder / "checkpoints")
+    return folder
 
 
 def seed_everything(seed: int) -> None:
@@ -89,18 +110,11 @@ def _epoch_seed(cfg, epoch: int, rank: int) -> int:
 
 
 def build_datasets(cfg, template):
-    """(training dataset, evaluation dataset with ground truth or None)."""
-    from cmr.data.freihand import FreiHANDDataset
-
-    root = data_root(cfg)
-    training = FreiHANDDataset(
-        root, "training", template, input_size=cfg.MODEL.INPUT_SIZE, augment=True,
-        rotation=cfg.DATA.ROTATION, scale_jitter=cfg.DATA.SCALE_JITTER, color_aug=cfg.DATA.COLOR_AUG,
-        seed=cfg.TRAIN.SEED,
-    )
+    """(training dataset, evaluation dataset with ground truth or None), framed by the crop policy."""
+    training = dataset_from_config(cfg, "training", template, augment=True)
     evaluation = None
     if cfg.TRAIN.VALIDATE:
-        candidate = FreiHANDDataset(root, "evaluation", template, input_size=cfg.MODEL.INPUT_SIZE, augment=False)
+        candidate = dataset_from_config(cfg, "evaluation", template)
         evaluation = candidate if candidate.xyz is not None and candidate.verts is not None else None
     return training, evaluation
 
@@ -141,7 +155,7 @@ class Trainer:
 
     def __init__(self, cfg, info: ProcessInfo) -> None:
         self.cfg, self.info = cfg, info
-        self.out_dir = run_dir(cfg)
+        self.out_dir = check_run_folder(cfg) if info.is_main else run_dir(cfg)
         self.checkpoint_dir = self.out_dir / "checkpoints"
         seed_everything(cfg.TRAIN.SEED)
         self.template = load_template(cfg.MODEL.TEMPLATE)
@@ -180,6 +194,10 @@ class Trainer:
         if missing:
             raise ValueError(f"{path}: cannot resume, the checkpoint lacks {missing} (is it a bundled or official one? "
                              f"use TRAIN.WEIGHTS to start from its weights instead)")
+        conflicts = model_conflicts((stored_config(checkpoint, path) or {}).get("MODEL", {}), self.cfg.MODEL)
+        if conflicts:
+            raise ValueError(f"{path}: cannot resume with another architecture ({'; '.join(conflicts)}); "
+                             "resume with the run's own MODEL settings, or start a new run")
         load_weights(self.model, checkpoint, path)
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.scheduler.load_state_dict(checkpoint["scheduler"])
@@ -189,7 +207,8 @@ class Trainer:
 
     def _save(self, epoch: int, best: bool) -> None:
         state = {
-            "model": self.model.state_dict(), "cfg": self.cfg.dump(), "epoch": epoch,
+            "model": self.model.state_dict(), "cfg": self.cfg.dump(), "template": self.template.identity(),
+            "epoch": epoch,
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(), "rng": rng_state(),
             "best_metric": self.state.best_metric, "history": self.state.history,
@@ -269,6 +288,7 @@ class Trainer:
 
         count = min(4, batch["image"].shape[0])
         size = batch["image"].shape[-1]
+        decoded = decode_outputs(outputs, self.regressor, size)
         images = (batch["image"][:count].detach().float().cpu() * 0.5 + 0.5).clamp(0, 1)
 
         def as_rgb(maps: torch.Tensor) -> torch.Tensor:
@@ -278,8 +298,8 @@ class Trainer:
         panel = torch.cat([
             images,
             as_rgb(batch["mask"]),
-            as_rgb(outputs["mask_logits"].sigmoid()),
-            as_rgb(outputs["heatmap_logits"].sigmoid().amax(dim=1, keepdim=True)),
+            as_rgb(decoded.mask[:, None]),
+            as_rgb(decoded.heatmaps.amax(dim=1, keepdim=True)),
         ])
         self.board.add_image("train/input_mask_pred-mask_pred-heatmaps", make_grid(panel, nrow=count), step)
 
@@ -295,8 +315,8 @@ class Trainer:
         errors: dict[str, list[np.ndarray]] = {"mpjpe": [], "pa_mpjpe": [], "mpvpe": [], "pa_mpvpe": []}
         for batch in tqdm(loader, desc="validate", disable=not self.info.is_main, dynamic_ncols=True, leave=False):
             batch = to_device(batch, self.info.device)
-            vertices = self.model(batch["image"])["mesh"][0].float() * MESH_SCALE
-            joints = torch.einsum("jn,bnc->bjc", self.regressor, vertices)
+            decoded = decode_outputs(self.model(batch["image"]), self.regressor, batch["image"].shape[-1])
+            vertices, joints = decoded.vertices, decoded.joints
             gt_joints = batch["xyz_camera"] - batch["xyz_camera"][:, :1]
             gt_vertices = batch["verts_camera"] - batch["xyz_camera"][:, :1]
             for name, pred, gt in (("mpjpe", joints, gt_joints), ("mpvpe", vertices, gt_vertices)):

@@ -14,14 +14,14 @@ from cmr.hand.skeleton import (
     JOINT_NAMES,
     MANO21_NAMES,
     MANO_TO_FREIHAND,
-    NUM_JOINTS,
+    NUM_ARTICULATED_JOINTS,
     NUM_KEYPOINTS,
     PARENTS,
 )
 
 __all__ = [
     "FREIHAND_NAMES", "FREIHAND_TO_MANO", "JOINT_LIMITS", "JOINT_NAMES", "MANO21_NAMES",
-    "MANO_TO_FREIHAND", "NUM_JOINTS", "NUM_KEYPOINTS", "PARENTS", "POSE_KINDS", "HandAssets",
+    "MANO_TO_FREIHAND", "NUM_ARTICULATED_JOINTS", "NUM_KEYPOINTS", "PARENTS", "POSE_KINDS", "HandAssets",
     "HandModel", "HandOutput", "build_hand_assets", "clamp_to_limits", "local_angles",
     "sample_poses", "within_limits",
 ]

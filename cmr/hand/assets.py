@@ -11,7 +11,7 @@ import torch
 from cmr.hand.regressor import fit_joint_regressor
 from cmr.hand.rest_mesh import generate_rest_hand
 from cmr.hand.shape import shape_blend_directions
-from cmr.hand.skeleton import MANO_TO_FREIHAND, NUM_JOINTS, PARENTS, joint_frames
+from cmr.hand.skeleton import MANO_TO_FREIHAND, NUM_ARTICULATED_JOINTS, PARENTS, joint_frames
 from cmr.hand.skinning import axis_angle_to_matrix, forward_kinematics, linear_blend_skinning, smooth_skin_weights
 
 #: Averaging steps that spread the skinning weights across each joint (about +-1.5 rings).
@@ -59,7 +59,7 @@ def _flexed_examples(
     """Posed (vertices (V, 3), rig joints (16, 3)) with every joint flexed by the same angle."""
     examples = []
     for degrees in REGRESSOR_FIT_FLEXIONS:
-        local = np.zeros((NUM_JOINTS, 3))
+        local = np.zeros((NUM_ARTICULATED_JOINTS, 3))
         local[1:, 0] = np.radians(degrees)
         pose = torch.tensor(np.einsum("jkc,jc->jk", frames, local))[None]
         rest_vertices = torch.tensor(vertices)[None]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from cmr.hand.assets import build_hand_assets
-from cmr.hand.skeleton import DIGIT_JOINTS, JOINT_LIMITS, NUM_JOINTS
+from cmr.hand.skeleton import DIGIT_JOINTS, JOINT_LIMITS, NUM_ARTICULATED_JOINTS
 
 POSE_KINDS = ("fist", "pinch", "point", "open", "grasp", "random")
 FINGER_NAMES = ("index", "middle", "ring", "little")
@@ -89,7 +89,7 @@ def _random_rotation_vectors(num: int, generator: torch.Generator) -> torch.Tens
 
 def _kind_means(kind: str, num: int, generator: torch.Generator) -> torch.Tensor:
     """(num, 16, 3) local angles in degrees before jitter."""
-    angles = torch.zeros(num, NUM_JOINTS, 3, dtype=torch.float64)
+    angles = torch.zeros(num, NUM_ARTICULATED_JOINTS, 3, dtype=torch.float64)
     if kind == "random":
         # One overall curl shared by the fingers plus a per-finger deviation: correlated fingers.
         overall = torch.rand(num, 1, generator=generator, dtype=torch.float64)
@@ -140,7 +140,7 @@ def sample_poses(
     if not isinstance(generator, torch.Generator):
         generator = torch.Generator().manual_seed(0 if generator is None else int(generator))
     angles = _kind_means(kind, num, generator)
-    jitter = POSE_JITTER_DEGREES * torch.randn(num, NUM_JOINTS, 3, generator=generator, dtype=torch.float64)
+    jitter = POSE_JITTER_DEGREES * torch.randn(num, NUM_ARTICULATED_JOINTS, 3, generator=generator, dtype=torch.float64)
     jitter[..., 1:] *= 0.5  # abduction and twist vary less than flexion
     for joint, factor in _JITTER_SCALE.get(kind, {}).items():
         jitter[:, joint] *= factor

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import nnls
 
-from cmr.hand.skeleton import NUM_JOINTS, PARENTS
+from cmr.hand.skeleton import NUM_ARTICULATED_JOINTS, PARENTS
 
 #: Radius (metres) around a rest joint within which vertices may take regressor weight.
 CANDIDATE_RADIUS = 0.03
@@ -39,16 +39,16 @@ def fit_joint_regressor(
         posed_examples: pairs of posed vertices (V, 3) and posed rig joints (16, 3), metres.
     """
     num_vertices = len(rest_vertices)
-    regressor = np.zeros((NUM_JOINTS + len(tip_vertex_ids), num_vertices))
+    regressor = np.zeros((NUM_ARTICULATED_JOINTS + len(tip_vertex_ids), num_vertices))
     # Each vertex is described by its rest position and its shape directions: (V, 3 + 3S).
     features = [rest_vertices, shape_dirs.reshape(num_vertices, -1)]
-    targets = [rest_joints, joint_shape_dirs.reshape(NUM_JOINTS, -1)]
+    targets = [rest_joints, joint_shape_dirs.reshape(NUM_ARTICULATED_JOINTS, -1)]
     for posed_vertices, posed_joints in posed_examples:
         features.append(POSE_FIT_WEIGHT * posed_vertices)
         targets.append(POSE_FIT_WEIGHT * posed_joints)
     features = np.concatenate(features, axis=1)
     targets = np.concatenate(targets, axis=1)
-    for joint in range(NUM_JOINTS):
+    for joint in range(NUM_ARTICULATED_JOINTS):
         bones = [joint] + ([int(PARENTS[joint])] if PARENTS[joint] >= 0 else [])
         near = np.linalg.norm(rest_vertices - rest_joints[joint], axis=1) < CANDIDATE_RADIUS
         moved = skin_weights[:, bones].sum(axis=1) > 0.05
@@ -57,5 +57,5 @@ def fit_joint_regressor(
         rhs = np.concatenate([targets[joint], [SUM_TO_ONE_WEIGHT]])
         weights, _ = nnls(system, rhs, maxiter=50 * len(candidates))
         regressor[joint, candidates] = weights / weights.sum()
-    regressor[NUM_JOINTS + np.arange(len(tip_vertex_ids)), tip_vertex_ids] = 1.0
+    regressor[NUM_ARTICULATED_JOINTS + np.arange(len(tip_vertex_ids)), tip_vertex_ids] = 1.0
     return regressor

@@ -37,37 +37,18 @@ import math
 
 import numpy as np
 
-NUM_JOINTS = 16
-NUM_KEYPOINTS = 21
-
-JOINT_NAMES = (
-    "wrist",
-    "index_mcp", "index_pip", "index_dip",
-    "middle_mcp", "middle_pip", "middle_dip",
-    "little_mcp", "little_pip", "little_dip",
-    "ring_mcp", "ring_pip", "ring_dip",
-    "thumb_cmc", "thumb_mcp", "thumb_ip",
+from cmr.hand.conventions import (  # noqa: F401  (the skeleton's tables, defined once there)
+    NUM_ARTICULATED_JOINTS,
+    NUM_KEYPOINTS,
+    JOINT_NAMES,
+    PARENTS,
+    TIP_NAMES,
+    TIP_PARENTS,
+    MANO21_NAMES,
+    MANO_TO_FREIHAND,
+    FREIHAND_TO_MANO,
+    FREIHAND_NAMES,
 )
-
-#: Parent of every joint (wrist is the root, parent -1).
-PARENTS = np.array([-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11, 0, 13, 14], dtype=np.int64)
-
-#: Fingertip names in MANO21 order (keypoints 16-20).
-TIP_NAMES = ("index_tip", "middle_tip", "little_tip", "ring_tip", "thumb_tip")
-
-#: The last articulated joint of each digit in MANO21 tip order (the tip's parent).
-TIP_PARENTS = np.array([3, 6, 9, 12, 15], dtype=np.int64)
-
-MANO21_NAMES = JOINT_NAMES + TIP_NAMES
-
-#: ``freihand_keypoints = mano21_keypoints[MANO_TO_FREIHAND]``.
-MANO_TO_FREIHAND = np.array(
-    [0, 13, 14, 15, 20, 1, 2, 3, 16, 4, 5, 6, 17, 10, 11, 12, 19, 7, 8, 9, 18], dtype=np.int64
-)
-#: ``mano21_keypoints = freihand_keypoints[FREIHAND_TO_MANO]``.
-FREIHAND_TO_MANO = np.argsort(MANO_TO_FREIHAND)
-
-FREIHAND_NAMES = tuple(MANO21_NAMES[i] for i in MANO_TO_FREIHAND)
 
 #: Joint ids of each digit from its root outwards (MCP/PIP/DIP, thumb CMC/MCP/IP).
 DIGIT_JOINTS = {
@@ -113,12 +94,12 @@ def joint_frames(joints: np.ndarray, tips: np.ndarray, flexion_directions: np.nd
         (16, 3, 3) rotation matrices; columns are the flexion, abduction and twist axes.
         The wrist's frame is the identity.
     """
-    child = np.zeros((NUM_JOINTS, 3))
-    for joint in range(1, NUM_JOINTS):
+    child = np.zeros((NUM_ARTICULATED_JOINTS, 3))
+    for joint in range(1, NUM_ARTICULATED_JOINTS):
         children = np.flatnonzero(PARENTS == joint)
         child[joint] = joints[children[0]] if len(children) else tips[list(TIP_PARENTS).index(joint)]
-    frames = np.tile(np.eye(3), (NUM_JOINTS, 1, 1))
-    for joint in range(1, NUM_JOINTS):
+    frames = np.tile(np.eye(3), (NUM_ARTICULATED_JOINTS, 1, 1))
+    for joint in range(1, NUM_ARTICULATED_JOINTS):
         twist = child[joint] - joints[joint]
         twist /= np.linalg.norm(twist)
         flexion = np.cross(twist, flexion_directions[joint])

@@ -1,0 +1,146 @@
+"""A model's prediction for a batch of inputs: decoded outputs placed in camera space.
+
+:func:`predict` runs the model, decodes its outputs (:func:`cmr.models.outputs.decode_outputs`)
+and registers the root-relative mesh in the camera of each input
+(:func:`cmr.registration.register`). :func:`mirror_prediction` turns the prediction for mirrored
+inputs (left hands, predicted as right hands) into the prediction for the original ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from cmr.geometry.camera import mirror_intrinsics, mirror_points
+from cmr.geometry.pixel_maps import mirror_map
+from cmr.models.outputs import decode_outputs
+from cmr.registration import Registration, RegistrationConfig, register
+
+
+@dataclass
+class SamplePrediction:
+    """One image's prediction as NumPy arrays (N vertices, S = input side).
+
+    vertices, joints: (N, 3), (21, 3) metres, camera space. vertices_relative: (N, 3) metres,
+    root-relative. uv: (21, 2) pixels in the input. confidence: (21,). mask: (S, S) silhouette
+    probability in the input. K: (3, 3) intrinsics of the input. input_from_image: (3, 3) pixel
+    map from the image the input was cut from to the input. translation: (3,) metres.
+    success: the 2D registration step ran. has_silhouette: the 1D step ran.
+    """
+
+    vertices: np.ndarray
+    joints: np.ndarray
+    vertices_relative: np.ndarray
+    uv: np.ndarray
+    confidence: np.ndarray
+    mask: np.ndarray
+    K: np.ndarray
+    input_from_image: np.ndarray
+    translation: np.ndarray
+    success: bool
+    has_silhouette: bool
+
+
+@dataclass
+class Prediction:
+    """Batched prediction (B inputs, N vertices, 21 joints in FreiHAND order, S input side).
+
+    vertices_relative: (B, N, 3) and joints_relative: (B, 21, 3) metres, root-relative.
+    heatmaps: (B, 21, S/2, S/2) and mask: (B, S, S) probabilities; uv: (B, 21, 2) input pixels;
+    confidence: (B, 21); K: (B, 3, 3) intrinsics of the inputs; input_from_image: (B, 3, 3)
+    pixel maps from the source images to the inputs (identity when the inputs are the images);
+    registration: the camera-space placement (translation (B, 3) metres, vertices, joints, ...).
+    Tensors stay on the model's device; :meth:`sample` gives one input as NumPy arrays.
+    """
+
+    vertices_relative: Tensor
+    joints_relative: Tensor
+    heatmaps: Tensor
+    mask: Tensor
+    uv: Tensor
+    confidence: Tensor
+    K: Tensor
+    input_from_image: Tensor
+    registration: Registration
+
+    @property
+    def vertices(self) -> Tensor:
+        """(B, N, 3) metres, camera-space mesh."""
+        return self.registration.vertices
+
+    @property
+    def joints(self) -> Tensor:
+        """(B, 21, 3) metres, camera-space joints."""
+        return self.registration.joints
+
+    def __len__(self) -> int:
+        return self.vertices.shape[0]
+
+    def sample(self, index: int) -> SamplePrediction:
+        """Input ``index`` of the batch as NumPy arrays."""
+        numpy = lambda tensor: tensor[index].detach().cpu().numpy()  # noqa: E731
+        return SamplePrediction(
+            vertices=numpy(self.vertices), joints=numpy(self.joints),
+            vertices_relative=numpy(self.vertices_relative), uv=numpy(self.uv),
+            confidence=numpy(self.confidence), mask=numpy(self.mask), K=numpy(self.K),
+            input_from_image=numpy(self.input_from_image).astype(np.float64),
+            translation=numpy(self.registration.translation),
+            success=bool(self.registration.success[index]),
+            has_silhouette=bool(self.registration.has_silhouette[index]),
+        )
+
+
+def predict(model: nn.Module, images: Tensor, K, joint_regressor, config: RegistrationConfig,
+            input_from_image=None) -> Prediction:
+    """Run the model and register its meshes in camera space (no gradients).
+
+    model: a CMR model in eval mode. images: (B, 3, S, S) normalised inputs. K: (B, 3, 3)
+    intrinsics of the inputs (pixels). joint_regressor: (21, N) array or tensor (the model's
+    template's). config: the registration settings. input_from_image: optional (B, 3, 3) maps
+    from source images to the inputs (identity if None).
+    """
+    device = next(model.parameters()).device
+    images = images.to(device=device, dtype=torch.float32)
+    K = torch.as_tensor(np.asarray(K) if not isinstance(K, Tensor) else K, dtype=torch.float32, device=device)
+    maps = torch.eye(3, device=device).expand(len(images), 3, 3) if input_from_image is None else \
+        torch.as_tensor(np.asarray(input_from_image), dtype=torch.float64, device=device)
+    regressor = torch.as_tensor(joint_regressor, dtype=torch.float32, device=device)
+    with torch.no_grad():
+        decoded = decode_outputs(model(images), regressor, images.shape[-1])
+        result = register(decoded.vertices, decoded.joints, decoded.uv, decoded.confidence, K,
+                          decoded.mask, config)
+    return Prediction(decoded.vertices, decoded.joints, decoded.heatmaps, decoded.mask, decoded.uv,
+                      decoded.confidence, K, maps.double(), result)
+
+
+def mirror_prediction(prediction: Prediction, image_widths: list[int]) -> Prediction:
+    """The prediction for the mirrored inputs of mirrored images: 3D points through x = 0, 2D
+    outputs flipped, each input's map composed with the flip of its source image.
+
+    Turns a right-hand prediction on mirrored images (with mirrored K) into the left-hand
+    prediction on the original images, in the original camera frame. image_widths: B source
+    image widths (pixels).
+    """
+    size = prediction.mask.shape[-1]
+    reg = prediction.registration
+    registration = dataclasses.replace(
+        reg, translation=mirror_points(reg.translation), translation_2d=mirror_points(reg.translation_2d),
+        translation_1d=mirror_points(reg.translation_1d), vertices=mirror_points(reg.vertices),
+        joints=mirror_points(reg.joints),
+    )
+    uv = prediction.uv.clone()
+    uv[..., 0] = (size - 1) - uv[..., 0]
+    flips = torch.as_tensor(np.stack([mirror_map(width) for width in image_widths]),
+                            dtype=torch.float64, device=uv.device)
+    maps = torch.as_tensor(mirror_map(size), dtype=torch.float64, device=uv.device) @ prediction.input_from_image @ flips
+    return Prediction(
+        vertices_relative=mirror_points(prediction.vertices_relative),
+        joints_relative=mirror_points(prediction.joints_relative),
+        heatmaps=prediction.heatmaps.flip(-1), mask=prediction.mask.flip(-1), uv=uv,
+        confidence=prediction.confidence, K=mirror_intrinsics(prediction.K, size),
+        input_from_image=maps, registration=registration,
+    )

@@ -1,0 +1,45 @@
+"""Adaptive 2D-1D registration: place a root-relative hand mesh in camera space.
+
+The network predicts a root-relative mesh (units of 0.2 m; the caller multiplies by 0.2), 21
+heatmaps and a silhouette. Registration solves the camera-space translation ``t`` (metres) so
+that the translated mesh agrees with the 2D joints (the "2D" step) and with the silhouette (the
+"1D" step), then blends the two answers by how much they disagree (the "adaptive fusion").
+Rotation and scale are not solved. Everything is batched over B samples, in torch, and runs on
+the inputs' device.
+
+Pixel convention (used throughout): pixel centres sit at integer coordinates, so pixel
+``(row i, column j)`` covers ``u in [j - 0.5, j + 0.5]``, ``v in [i - 0.5, i + 0.5]``. This is
+the convention of a pinhole ``K``: a camera-space point projecting to ``u = j`` lands on the
+centre of column ``j``.
+
+Deviations from the reference (``utils/vis.py: registration`` in SeanChenxy/HandMesh; see
+``shared/reference/cmr.md`` section 3 and pitfall 24), all deliberate:
+
+* The 2D step is the same linear least-squares objective, solved in closed form (3x3 normal
+  equations, float64) instead of SLSQP; the depth bound is enforced exactly (see
+  :func:`solve_translation_2d`).
+* The per-joint residual of the outlier loop is the true reprojection error in pixels, not the
+  absolute value of the signed sum of the depth-multiplied u and v residuals (which can cancel
+  and is in px*m, so its "mean <= 2" stopping test had no fixed meaning).
+* The default depth lower bound is 0.1 m instead of 0.3 m, so hands closer than 30 cm (e.g.
+  egocentric views) can be registered; the reference value is one config field away.
+* The 1D silhouette step actually runs (in the reference an OpenCV API change silently turns it
+  off), is solved by a few batched Levenberg-Marquardt iterations instead of SLSQP with
+  finite-difference gradients, and starts from the 2D answer (or, when the 2D step failed, from
+  a closed-form guess read off the silhouette's extent) instead of from ``[0, 0, 0.6]``.
+* The silhouette descriptor is taken over all foreground pixels (equivalently over their outer
+  contour) of the thresholded mask, widened by a quarter pixel on each side, and entries
+  attained on the crop border (a cut silhouette) are left out (see :func:`mask_descriptor`);
+  the reference uses the largest external contour only, cut or not.
+* The 2D step needs at least two confident joints (one joint fixes a ray, not a point).
+
+from cmr.registration.fusion import fusion_weights, register
+from cmr.registration.joints import fit_translation_2d, reprojection_errors, solve_translation_2d
+from cmr.registration.settings import Registration, RegistrationConfig
+from cmr.registration.silhouette import fit_translation_1d, mask_descriptor, point_descriptor
+
+__all__ = [
+    "Registration", "RegistrationConfig", "fit_translation_1d", "fit_translation_2d",
+    "fusion_weights", "mask_descriptor", "point_descriptor", "register", "reprojection_errors",
+    "solve_translation_2d",
+]
