@@ -7,9 +7,15 @@ to ``<OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>/eval/``::
     <EXP_NAME>.json   the FreiHAND submission [xyz_list, verts_list] (metres, camera space,
                       FreiHAND joint order)
     pred.zip          the same, as the ``pred.json`` the official server expects
-    scores.json       every official metric, when evaluation_xyz/verts.json are present
+    scores.json       the official metrics of pred.zip as the server computes them (read back
+                      from the file, ground truth as stored): all of them with
+                      evaluation_xyz.json and evaluation_verts.json, the keypoint ones with
+                      evaluation_xyz.json alone, none without it
     pck.png           the PCK curves, likewise
     <index>_plot.jpg  the 5-panel plot of the first TEST.NUM_PLOTS images
+
+Before the inference the folder is checked to be writable and these files of an earlier
+evaluation are removed (nothing else), so no stale score sits beside a new submission.
 """
 
 from __future__ import annotations
@@ -28,7 +34,16 @@ from cmr.engine.checkpoint import load_model
 from cmr.engine.distributed import resolve_device
 from cmr.engine.inference import predict
 from cmr.engine.train import data_root, run_dir
-from cmr.evaluation import evaluate_with_curves, plot_pck, write_scores, write_submission, zip_submission
+from cmr.evaluation import (
+    PCK_PLOT_FILE,
+    SCORES_FILE,
+    GroundTruth,
+    check_output_folder,
+    read_ground_truth,
+    score_submission,
+    write_submission,
+    zip_submission,
+)
 from cmr.vis.plot import plot_prediction
 
 
@@ -46,13 +61,57 @@ def _crop_rgb(image: torch.Tensor) -> np.ndarray:
     return ((image.permute(1, 2, 0).numpy() * 0.5 + 0.5) * 255).round().clip(0, 255).astype(np.uint8)
 
 
+def _earlier_outputs(out_dir: Path, exp_name: str) -> list[Path]:
+    """The files in ``out_dir`` that an evaluation named ``exp_name`` writes (plots: any index)."""
+    named = [out_dir / f"{exp_name}.json", out_dir / "pred.zip", out_dir / SCORES_FILE, out_dir / PCK_PLOT_FILE]
+    plots = sorted(path for path in out_dir.glob("*_plot.jpg") if path.is_file() or path.is_symlink())
+    return named + plots
+
+
+def prepare_output(out_dir: Path, exp_name: str, gt_root: Path) -> GroundTruth:
+    """Before the inference: check ``out_dir`` is writable, read the ground truth, drop earlier outputs.
+
+    Returns:
+        The evaluation ground truth under ``gt_root`` (missing files left None).
+
+    Raises:
+        NotADirectoryError, PermissionError: ``out_dir`` cannot be written (the message names it).
+        IsADirectoryError: a folder stands where an output file goes.
+        ValueError: a ground-truth file is broken (the message names it).
+    """
+    check_output_folder(out_dir)
+    ground_truth = read_ground_truth(gt_root)
+    for path in _earlier_outputs(out_dir, exp_name):
+        if path.is_dir() and not path.is_symlink():
+            raise IsADirectoryError(f"{path}: a folder stands where the evaluation writes a file")
+        path.unlink(missing_ok=True)
+    return ground_truth
+
+
+def write_and_score(out_dir: Path, exp_name: str, xyz: np.ndarray, verts: np.ndarray,
+                    ground_truth: GroundTruth) -> dict:
+    """Write the submission and pred.zip from (N, 21, 3) / (N, 778, 3) metres, then score pred.zip.
+
+    Returns:
+        ``{'submission', 'zip', 'scores' (None when nothing was scored), 'skipped', 'messages',
+        'count'}``; see :class:`cmr.evaluation.ScoreReport` for the last three.
+    """
+    submission = write_submission(out_dir / f"{exp_name}.json", xyz.tolist(), verts.tolist())
+    archive = zip_submission(submission, out_dir / "pred.zip")
+    report = score_submission(archive, ground_truth, out_dir)
+    return {"submission": submission, "zip": archive, "scores": report.scores or None,
+            "skipped": report.skipped, "messages": report.messages, "count": len(xyz)}
+
+
 def evaluate_checkpoint(cfg, checkpoint: str | Path) -> dict:
     """Predict the evaluation split with ``checkpoint`` and write the files listed above.
 
     ``cfg`` supplies the data root, output folder, registration and test settings; the model
     architecture comes from the checkpoint (or from ``cfg`` for an official CMR release).
-    Returns ``{'submission', 'zip', 'scores' (or None), 'count'}``.
+    Returns what :func:`write_and_score` returns.
     """
+    out_dir = run_dir(cfg) / "eval"
+    ground_truth = prepare_output(out_dir, cfg.EXP_NAME, data_root(cfg))
     device = resolve_device(cfg.DEVICE)
     if cfg.NUM_THREADS > 0:
         torch.set_num_threads(cfg.NUM_THREADS)
@@ -60,7 +119,6 @@ def evaluate_checkpoint(cfg, checkpoint: str | Path) -> dict:
     dataset = FreiHANDDataset(data_root(cfg), "evaluation", template, input_size=model_cfg.MODEL.INPUT_SIZE,
                               augment=False)
     loader = DataLoader(dataset, batch_size=cfg.TEST.BATCH_SIZE, shuffle=False, num_workers=cfg.DATA.NUM_WORKERS)
-    out_dir = run_dir(cfg) / "eval"
     xyz, verts = [], []
     plotted = 0
     for batch in tqdm(loader, desc="evaluate", unit="batch", file=sys.stderr, dynamic_ncols=True):
@@ -75,16 +133,7 @@ def evaluate_checkpoint(cfg, checkpoint: str | Path) -> dict:
                             batch["K"][i].numpy(), out_dir / f"{index:08d}_plot.jpg",
                             cfg.REGISTRATION.MASK_THRESHOLD)
             plotted += 1
-    xyz, verts = np.concatenate(xyz), np.concatenate(verts)
-    submission = write_submission(out_dir / f"{cfg.EXP_NAME}.json", xyz.tolist(), verts.tolist())
-    archive = zip_submission(submission, out_dir / "pred.zip")
-    scores = None
-    if dataset.xyz is not None and dataset.verts is not None:
-        result = evaluate_with_curves(xyz, verts, dataset.xyz, dataset.verts)
-        scores = result.scores
-        write_scores(out_dir / "scores.json", scores)
-        plot_pck(result.curves, out_dir / "pck.png")
-    return {"submission": submission, "zip": archive, "scores": scores, "count": len(xyz)}
+    return write_and_score(out_dir, cfg.EXP_NAME, np.concatenate(xyz), np.concatenate(verts), ground_truth)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,10 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_cfg(args.config, args.overrides)
         result = evaluate_checkpoint(cfg, args.checkpoint or default_checkpoint(cfg))
-    except (FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"{result['count']} predictions: {result['submission']} and {result['zip']}")
+    for message in result["messages"]:
+        print(f"note: {message}", file=sys.stderr)
     if result["scores"]:
         for name, value in result["scores"].items():
             print(f"  {name:14s} {value:.4f}")
