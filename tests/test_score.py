@@ -18,7 +18,6 @@ from cmr.evaluation import (
     KEYPOINT_SCORE_NAMES,
     MESH_SCORE_NAMES,
     SCORE_NAMES,
-    check_output_folder,
     evaluate,
     score_submission,
     write_submission,
@@ -246,13 +245,17 @@ def test_score_command_errors_name_the_file_and_what_was_expected(case, tmp_path
 
 
 # ---------------------------------------------------------------- unwritable output folders
-def test_output_folder_under_a_regular_file_is_refused(tmp_path):
+def test_score_command_refuses_an_output_folder_under_a_regular_file(case, tmp_path, capsys):
+    root, xyz, verts = case
+    submission = write_submission(tmp_path / "run.json", list(xyz), list(verts))
     (tmp_path / "file").write_text("x")
-    with pytest.raises(NotADirectoryError, match=r"file/eval: cannot be the output folder, .*file is a regular file"):
-        check_output_folder(tmp_path / "file" / "eval")
+    assert score.main([str(submission), "--root", str(root), "--out", str(tmp_path / "file" / "s.json")]) == 2
+    assert re.search(r"output folder .*file: .*file is a regular file", capsys.readouterr().err)
 
 
-def test_read_only_output_folder_is_refused(tmp_path):
+def test_read_only_output_folder_is_refused(case, tmp_path, capsys):
+    root, xyz, verts = case
+    submission = write_submission(tmp_path / "run.json", list(xyz), list(verts))
     folder = tmp_path / "read_only"
     folder.mkdir()
     os.chmod(folder, 0o555)
@@ -263,19 +266,10 @@ def test_read_only_output_folder_is_refused(tmp_path):
             pass
         else:
             pytest.skip("this user can write into read-only folders (root)")
-        with pytest.raises(PermissionError, match="read_only: the output folder is not writable"):
-            check_output_folder(folder)
+        assert score.main([str(submission), "--root", str(root), "--out", str(folder)]) == 2
+        assert re.search(r"output folder .*read_only is not writable", capsys.readouterr().err)
     finally:
         os.chmod(folder, 0o755)
-
-
-def test_unwritable_folder_error_names_the_folder(tmp_path, monkeypatch):
-    def refuse(*args, **kwargs):
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr("cmr.evaluation.scoring.tempfile.NamedTemporaryFile", refuse)
-    with pytest.raises(PermissionError, match=r"out: the output folder is not writable \(Permission denied\)"):
-        check_output_folder(tmp_path / "out")
 
 
 def test_evaluation_checks_the_output_folder_before_loading_anything(tmp_path):
@@ -285,5 +279,5 @@ def test_evaluation_checks_the_output_folder_before_loading_anything(tmp_path):
     (tmp_path / "output").write_text("a file, not a folder")
     cfg = load_cfg(str(REPO_ROOT / "configs" / "compact_synth.yaml"),
                    ["DATA.ROOT", str(tmp_path / "data"), "OUTPUT_DIR", str(tmp_path / "output")])
-    with pytest.raises(NotADirectoryError, match="output is a regular file"):
+    with pytest.raises(ValueError, match="output is a regular file"):
         evaluate_checkpoint(cfg, tmp_path / "no_checkpoint.pt")

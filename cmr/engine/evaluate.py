@@ -38,12 +38,12 @@ from cmr.evaluation import (
     PCK_PLOT_FILE,
     SCORES_FILE,
     GroundTruth,
-    check_output_folder,
     read_ground_truth,
     score_submission,
     write_submission,
     zip_submission,
 )
+from cmr.fileio import writable_folder
 from cmr.vis.plot import plot_prediction
 
 
@@ -75,11 +75,11 @@ def prepare_output(out_dir: Path, exp_name: str, gt_root: Path) -> GroundTruth:
         The evaluation ground truth under ``gt_root`` (missing files left None).
 
     Raises:
-        NotADirectoryError, PermissionError: ``out_dir`` cannot be written (the message names it).
+        ValueError: ``out_dir`` is (under) a regular file or not writable, or a ground-truth
+            file is broken (the message names the folder or file).
         IsADirectoryError: a folder stands where an output file goes.
-        ValueError: a ground-truth file is broken (the message names it).
     """
-    check_output_folder(out_dir)
+    writable_folder(out_dir)
     ground_truth = read_ground_truth(gt_root)
     for path in _earlier_outputs(out_dir, exp_name):
         if path.is_dir() and not path.is_symlink():

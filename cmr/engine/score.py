@@ -14,7 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from cmr.evaluation import SCORES_FILE, ScoreReport, check_output_folder, read_ground_truth, score_submission
+from cmr.evaluation import SCORES_FILE, ScoreReport, read_ground_truth, score_submission
+from cmr.fileio import writable_folder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,8 +41,8 @@ def score_file(submission: Path, root: Path, out: Path | None = None) -> ScoreRe
 
     Raises:
         FileNotFoundError: the submission, the folder or its ``evaluation_xyz.json`` is missing.
-        ValueError: a file is broken, has the wrong shape, or the counts differ (named in the message).
-        NotADirectoryError, PermissionError: the output folder cannot be written.
+        ValueError: a file is broken, has the wrong shape, or the counts differ, or the output
+            folder cannot be written (the message names the file or folder).
     """
     if not submission.is_file():
         raise FileNotFoundError(f"{submission} not found: expected a submission .json or .zip")
@@ -52,7 +53,7 @@ def score_file(submission: Path, root: Path, out: Path | None = None) -> ScoreRe
             f"(M x 21 x 3, metres) in the folder given by --root"
         )
     scores_path = _scores_path(submission, out)
-    check_output_folder(scores_path.parent)
+    writable_folder(scores_path.parent)
     return score_submission(submission, ground_truth, scores_path.parent, scores_path.name)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -152,27 +151,3 @@ def _evaluate_against(
                  f"{MANO_VERTICES}: as on the official server, mesh_mean3d and mesh_al_mean3d read -100 "
                  f"and mesh_auc3d and mesh_al_auc3d -1",)
     return evaluate_with_curves(pred_xyz, pred_verts, ground_truth.xyz, ground_truth.verts), notes
-
-
-def check_output_folder(folder: str | os.PathLike) -> Path:
-    """Create ``folder`` if needed and prove that a file can be written in it, before long work.
-
-    Raises:
-        NotADirectoryError: ``folder`` or one of its parents is a regular file.
-        PermissionError: the folder cannot be created or written (read-only, no permission).
-    """
-    folder = Path(folder)
-    blocker = next((path for path in reversed((folder, *folder.parents)) if path.exists() and not path.is_dir()),
-                   None)
-    if blocker is not None:
-        raise NotADirectoryError(f"{folder}: cannot be the output folder, {blocker} is a regular file")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-"):
-            pass
-    except OSError as error:
-        raise PermissionError(
-            f"{folder}: the output folder is not writable ({error.strerror or error}); "
-            f"choose another folder or make this one writable"
-        ) from None
-    return folder
