@@ -7,7 +7,8 @@ import pytest
 import trimesh
 
 from cmr.mesh.closest_point import closest_points_on_triangles
-from cmr.mesh.decimate import build_mesh_pyramid, down_matrix, quadric_decimate, upsample_matrix
+from cmr.mesh.decimate import build_pyramid, down_matrix, quadric_decimate, upsample_matrix
+from cmr.mesh.exact import combine3, cross3, dot3, quadric_form, sum_rows_in_order
 from cmr.mesh.template import load_transform_pkl
 
 HAND_COUNTS = [778, 389, 195, 98, 49]
@@ -46,6 +47,21 @@ def _region_points(tri: np.ndarray) -> dict[str, np.ndarray]:
     away = -((b - a) / np.linalg.norm(b - a) + (c - a) / np.linalg.norm(c - a))  # (p - a).ab, (p - a).ac < 0
     corner = a + 0.5 * away - 0.2 * normal
     return {"corner": corner, "edge": on_edge, "interior": inside}
+
+
+def test_fixed_order_helpers_match_numpy_and_keep_their_order():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(2, 50, 3))
+    np.testing.assert_allclose(dot3(x, y), np.einsum("nk,nk->n", x, y), rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(cross3(x, y), np.cross(x, y), rtol=1e-14, atol=1e-15)
+    weights, corners = rng.normal(size=(50, 3)), rng.normal(size=(50, 3, 4))
+    np.testing.assert_allclose(combine3(weights, corners), np.einsum("nk,nkd->nd", weights, corners), atol=1e-14)
+    quadrics, points = rng.normal(size=(50, 4, 4)), rng.normal(size=(50, 4))
+    expected = np.einsum("ni,nij,nj->n", points, quadrics, points)
+    np.testing.assert_allclose(quadric_form(quadrics, points), expected, rtol=1e-12, atol=1e-13)
+    # Rows are added in their order: (0 + 1e16) + 1 loses the 1, then -1e16 cancels exactly.
+    values = np.array([1e16, 5.0, 1.0, -1e16])
+    assert sum_rows_in_order(values, np.array([0, 1, 0, 0]), 3).tolist() == [0.0, 5.0, 0.0]
 
 
 def test_closest_point_regions_match_dense_sampling():
@@ -129,24 +145,26 @@ def _load_release(folder):
 
 
 def _check_sampling_matrices(pyramid) -> None:
-    for level, (down, up) in enumerate(zip(pyramid.down, pyramid.up)):
-        fine, coarse = pyramid.vertices[level], pyramid.vertices[level + 1]
+    """Checks on a ``build_pyramid`` result (vertices, faces, down, up)."""
+    vertices, faces, downs, ups = pyramid
+    for level, (down, up) in enumerate(zip(downs, ups)):
+        fine, coarse = vertices[level], vertices[level + 1]
         assert down.shape == (len(coarse), len(fine))
         assert np.array_equal(np.diff(down.indptr), np.ones(len(coarse)))
         assert np.all(down.data == 1.0) and np.all(np.diff(down.indices) > 0)
         assert np.array_equal(down @ fine, coarse)
-        assert pyramid.faces[level + 1].max() + 1 == len(coarse)
+        assert faces[level + 1].max() + 1 == len(coarse)
         assert up.shape == (len(fine), len(coarse)) and up.nnz == 3 * len(fine)
         assert np.array_equal(np.diff(up.indptr), np.full(len(fine), 3))
         assert np.all(np.diff(up.indices.reshape(-1, 3), axis=1) > 0)
         assert np.all(up.data >= -1.0) and np.allclose(np.asarray(up.sum(axis=1)).ravel(), 1.0)
         identity = up[down.indices]
         assert np.array_equal(identity.toarray(), np.eye(len(coarse)))  # surviving vertices are copied
-        coarse_faces = pyramid.faces[level + 1]
+        coarse_faces = faces[level + 1]
         first_face = [np.flatnonzero((coarse_faces == vertex).any(axis=1))[0] for vertex in range(len(coarse))]
         assert np.array_equal(identity.indices.reshape(-1, 3), np.sort(coarse_faces[first_face], axis=1))
         # Up-sampling is at least as close as each fine vertex's nearest point on the coarse surface.
-        triangles = coarse[pyramid.faces[level + 1]]
+        triangles = coarse[coarse_faces]
         nearest = trimesh.triangles.closest_point(
             np.tile(triangles, (len(fine), 1, 1)), np.repeat(fine, len(triangles), axis=0)
         ).reshape(len(fine), len(triangles), 3)
@@ -164,29 +182,39 @@ def _orientation_agreement(fine_vertices, fine_faces, coarse_vertices, coarse_fa
 
 
 def _assert_same_pyramid(first, second) -> None:
-    for name in ("vertices", "faces"):
-        for x, y in zip(getattr(first, name), getattr(second, name)):
-            assert x.dtype == y.dtype and np.array_equal(x, y)
-    for x, y in zip(first.down + first.up, second.down + second.up):
+    """Two ``build_pyramid`` results are identical, float bits included."""
+    for arrays_a, arrays_b in zip(first[:2], second[:2]):
+        for x, y in zip(arrays_a, arrays_b):
+            assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
+    for x, y in zip(first[2] + first[3], second[2] + second[3]):
         assert np.array_equal(x.indptr, y.indptr) and np.array_equal(x.indices, y.indices)
         assert x.data.tobytes() == y.data.tobytes()
+
+
+def _same_triangles(first: np.ndarray, second: np.ndarray) -> bool:
+    """Whether two (F, 3) face arrays hold the same oriented triangles, in any order and rotation."""
+    def canonical(faces: np.ndarray) -> set[tuple[int, int, int]]:
+        return {tuple(np.roll(face, -int(np.argmin(face)))) for face in faces.tolist()}
+
+    return first.shape == second.shape and canonical(first) == canonical(second)
 
 
 def test_pyramid_on_generated_capsule():
     mesh = trimesh.creation.capsule(height=1.0, radius=0.3, count=[16, 16])
     vertices, faces = np.asarray(mesh.vertices), np.asarray(mesh.faces)
-    pyramid = build_mesh_pyramid(vertices, faces)
-    counts = [len(v) for v in pyramid.vertices]
+    pyramid = build_pyramid(vertices, faces)
+    levels, level_faces = pyramid[0], pyramid[1]
+    counts = [len(v) for v in levels]
     expected = [len(vertices)]
     for _ in range(4):
         expected.append(math.ceil(expected[-1] / 2))
     assert counts == expected
     _check_sampling_matrices(pyramid)
-    _assert_same_pyramid(pyramid, build_mesh_pyramid(vertices, faces))
+    _assert_same_pyramid(pyramid, build_pyramid(vertices, faces))
     for level in range(1, 5):
-        coarse = trimesh.Trimesh(pyramid.vertices[level], pyramid.faces[level], process=False)
+        coarse = trimesh.Trimesh(levels[level], level_faces[level], process=False)
         assert coarse.is_watertight and coarse.is_winding_consistent and coarse.volume > 0.0
-        assert _orientation_agreement(vertices, faces, pyramid.vertices[level], pyramid.faces[level]) > 0.99
+        assert _orientation_agreement(vertices, faces, levels[level], level_faces[level]) > 0.99
 
 
 def test_quadric_decimate_keeps_positions_and_orientation():
@@ -215,34 +243,35 @@ def _reconstruction_error(up, coarse, fine, origin) -> tuple[float, float]:
 
 def test_hand_template_pyramid_against_release(cmr_release_dir, capsys):
     release, vertices, faces = _load_release(cmr_release_dir)
-    pyramid = build_mesh_pyramid(vertices, faces)
-    assert [len(v) for v in pyramid.vertices] == HAND_COUNTS
-    assert [len(f) for f in pyramid.faces] == [len(f) for f in release["face"]]
+    pyramid = build_pyramid(vertices, faces)
+    levels, level_faces, downs, ups = pyramid
+    assert [len(v) for v in levels] == HAND_COUNTS
+    assert [len(f) for f in level_faces] == [len(f) for f in release["face"]]
+    for level in range(1, 5):  # the same coarse triangles as CMR's released template
+        assert _same_triangles(level_faces[level], release["face"][level]), level
     _check_sampling_matrices(pyramid)
-    _assert_same_pyramid(pyramid, build_mesh_pyramid(vertices, faces))
+    _assert_same_pyramid(pyramid, build_pyramid(vertices, faces))
 
     ours_kept, released_kept = np.arange(len(vertices)), np.arange(len(vertices))
     centre = vertices.mean(axis=0)
     lines = []
     for level in range(4):
-        ours_kept = ours_kept[pyramid.down[level].indices]
+        ours_kept = ours_kept[downs[level].indices]
         released_kept = released_kept[release["down_transform"][level].tocsr().indices]
         overlap = len(np.intersect1d(ours_kept, released_kept)) / len(released_kept)
         assert overlap >= 0.95
         released_up = release["up_transform"][level].tocsr().astype(np.float64)
         fine, coarse = release["vertices"][level], release["vertices"][level + 1]
-        ours = _reconstruction_error(pyramid.up[level], pyramid.vertices[level + 1], pyramid.vertices[level], 0.0)
+        ours = _reconstruction_error(ups[level], levels[level + 1], levels[level], 0.0)
         theirs = _reconstruction_error(released_up, coarse, fine, 0.0)
-        ours_centred = _reconstruction_error(
-            pyramid.up[level], pyramid.vertices[level + 1], pyramid.vertices[level], centre
-        )
+        ours_centred = _reconstruction_error(ups[level], levels[level + 1], levels[level], centre)
         theirs_centred = _reconstruction_error(released_up, coarse, fine, centre)
         # The released rows are not affine (edge weights were fitted by linear least squares
         # through the coordinate origin), so their error depends on where the origin is; ours
         # does not. Ours is no worse in the released camera frame and about the centroid.
         assert ours[0] <= theirs[0] and ours_centred[0] <= theirs_centred[0]
         assert np.allclose(ours, ours_centred, atol=1e-9)
-        assert _orientation_agreement(vertices, faces, pyramid.vertices[level + 1], pyramid.faces[level + 1]) > 0.95
+        assert _orientation_agreement(vertices, faces, levels[level + 1], level_faces[level + 1]) > 0.95
         lines.append(
             f"level {level}: kept overlap {overlap:.3f}; error mm (mean/max) ours {ours[0]:.4f}/{ours[1]:.3f}, "
             f"released {theirs[0]:.4f}/{theirs[1]:.3f}, released about centroid "

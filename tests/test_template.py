@@ -1,6 +1,9 @@
-"""The Template bundle: PLY I/O, save/load, checksums, CMR's released files, the committed build."""
+"""The Template bundle: PLY I/O, save/load, checksums, CMR's released files, the committed build
+and its machine independence (grid snapping of the hand model's rest mesh and regressor)."""
 
 import hashlib
+import json
+import math
 
 import numpy as np
 import pytest
@@ -8,8 +11,20 @@ import pytest
 from cmr import TEMPLATE_DIR
 from cmr.cli import main
 from cmr.fileio import npz_bytes
+from cmr.hand import build_hand_assets
 from cmr.mesh.ply import read_ply, write_ply
 from cmr.mesh.template import Template
+from cmr.tools.hand_template import (
+    REGRESSOR_STEPS,
+    VERTEX_STEPS_PER_M,
+    build_hand_template,
+    grid_margin,
+    snap_regressor,
+    snap_to_grid,
+    template_from_hand,
+    write_hand_template,
+)
+from cmr.tools.template_report import regressor_accuracy_mm, template_report
 
 # FreiHAND order: 4 thumb tip, 8 index tip, 12 middle tip, 16 ring tip, 20 little tip.
 CMR_TIP_VERTICES = {4: 744, 8: 333, 12: 444, 16: 555, 20: 672}
@@ -115,8 +130,6 @@ def test_cli_converts_cmr_release(cmr_release_dir, tmp_path, capsys):
 
 def test_committed_hand_template_is_reproduced(tmp_path):
     """./scripts/build_template.sh output equals the committed template/ files byte for byte."""
-    from cmr.mesh.hand_template import write_hand_template
-
     template, written = write_hand_template(tmp_path, preview=False)
     for path in written:
         committed = TEMPLATE_DIR / path.name
@@ -125,12 +138,48 @@ def test_committed_hand_template_is_reproduced(tmp_path):
     loaded = Template.load(TEMPLATE_DIR)
     assert loaded.num_vertices == [778, 389, 195, 98, 49]
     assert loaded.checksum() == template.checksum()
+    manifest = json.loads((TEMPLATE_DIR / "hand.json").read_text())
+    assert loaded.identity() == {"name": "hand", "checksum": manifest["checksum"]}
+
+
+@pytest.fixture(scope="module")
+def hand_assets():
+    return build_hand_assets()
+
+
+def test_hand_inputs_lie_far_from_grid_rounding_midpoints(hand_assets):
+    """Snapping absorbs any input change below the margin; machines differ by ~1e-16 m (vertices)
+    and ~1e-11 (regressor weights), so the margins must be far larger."""
+    vertex_margin = grid_margin(hand_assets.rest_vertices, VERTEX_STEPS_PER_M)
+    regressor_margin = grid_margin(hand_assets.joint_regressor, REGRESSOR_STEPS)
+    assert vertex_margin > 1e-10, f"rest mesh within {vertex_margin:.2e} m of a grid mid-point"
+    assert regressor_margin > 1e-9, f"regressor within {regressor_margin:.2e} of a grid mid-point"
+
+
+def test_snapping_is_exact_and_keeps_the_regressor_affine(hand_assets):
+    snapped = snap_regressor(hand_assets.joint_regressor)
+    assert np.array_equal(snapped * REGRESSOR_STEPS, np.rint(snapped * REGRESSOR_STEPS))
+    assert all(math.fsum(row) == 1.0 for row in snapped.tolist()) and (snapped >= 0.0).all()
+    assert np.abs(snapped - hand_assets.joint_regressor).max() < 1e-4
+    vertices = snap_to_grid(np.array([-1e-13, 0.0, 1.2345674e-3, -0.4e-6]), VERTEX_STEPS_PER_M)
+    assert vertices.tobytes() == np.array([0.0, 0.0, 1.235e-3, 0.0]).tobytes()  # no -0.0
+    with pytest.raises(ValueError, match="power of two"):
+        snap_regressor(hand_assets.joint_regressor, steps=1000)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_perturbed_rest_mesh_rebuilds_bit_identically(hand_assets, seed):
+    """1e-12 m of noise on the rest mesh (1e-10 on the regressor) gives the same template bytes."""
+    rng = np.random.default_rng(seed)
+    vertices = hand_assets.rest_vertices + rng.normal(scale=1e-12, size=hand_assets.rest_vertices.shape)
+    regressor = hand_assets.joint_regressor + rng.normal(scale=1e-10, size=hand_assets.joint_regressor.shape)
+    assert not np.array_equal(vertices, hand_assets.rest_vertices)
+    template = template_from_hand(vertices, hand_assets.faces, regressor)
+    committed = json.loads((TEMPLATE_DIR / "hand.json").read_text())["checksum"]
+    assert template.checksum() == committed
 
 
 def test_report_confirms_release_spirals_and_regressor(cmr_release_dir):
-    from cmr.mesh.hand_template import build_hand_template
-    from cmr.mesh.report import regressor_accuracy_mm, template_report
-
     text = template_report(build_hand_template(), cmr_release_dir)
     spiral_rows = [line for line in text.splitlines() if line.startswith(("| 27 |", "| 9 |"))]
     assert len(spiral_rows) == 8 and all(row.endswith("| yes |") for row in spiral_rows)

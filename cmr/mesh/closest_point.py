@@ -6,12 +6,15 @@ classified as nearest to a corner, to an edge or to the interior, and the matchi
 barycentric coordinates are written down directly. Triangles whose area vanishes (repeated
 or collinear corners) are handled as the union of their three edges, so no division by zero
 and no NaN can occur. The nearest triangle per point is the one with the smallest squared
-distance; exact ties go to the lowest triangle index.
+distance; exact ties go to the lowest triangle index. All arithmetic is element-wise in a
+fixed order (:mod:`cmr.mesh.exact`), so the results are the same bits on every machine.
 
 Units are whatever the inputs use (the project's meshes are in metres).
 """
 
 import numpy as np
+
+from cmr.mesh.exact import combine3, cross3, dot3
 
 #: Upper bound on point x triangle pairs evaluated at once (bounds temporary memory).
 MAX_PAIRS_PER_CHUNK = 1 << 19
@@ -19,19 +22,14 @@ MAX_PAIRS_PER_CHUNK = 1 << 19
 DEGENERATE_SIN2 = 1e-20
 
 
-def _dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Row-wise dot product over the last axis of two (..., 3) arrays -> (...)."""
-    return np.einsum("...k,...k->...", x, y)
-
-
 def _segment_barycentric(ap: np.ndarray, ab: np.ndarray) -> np.ndarray:
     """Parameter t in [0, 1] of the point of segment a + t*ab nearest to a + ap.
 
     ap, ab: (..., 3). Returns (...). A zero-length segment gives t = 0.
     """
-    length2 = _dot(ab, ab)
+    length2 = dot3(ab, ab)
     safe = np.where(length2 > 0.0, length2, 1.0)
-    return np.where(length2 > 0.0, np.clip(_dot(ap, ab) / safe, 0.0, 1.0), 0.0)
+    return np.where(length2 > 0.0, np.clip(dot3(ap, ab) / safe, 0.0, 1.0), 0.0)
 
 
 def _degenerate_barycentric(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -53,8 +51,8 @@ def _degenerate_barycentric(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.n
         axis=-2,
     )  # (..., 3 candidates, 3 weights)
     corners = np.stack(np.broadcast_arrays(a, b, c), axis=-2)  # (..., 3, 3)
-    points = candidates @ corners  # (..., 3 candidates, 3)
-    dist2 = _dot(points - p[..., None, :], points - p[..., None, :])
+    points = combine3(candidates, corners[..., None, :, :])  # (..., 3 candidates, 3)
+    dist2 = dot3(points - p[..., None, :], points - p[..., None, :])
     best = np.argmin(dist2, axis=-1)
     return np.take_along_axis(candidates, best[..., None, None], axis=-2)[..., 0, :]
 
@@ -67,9 +65,9 @@ def _ericson_barycentric(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndar
     """
     ab, ac = b - a, c - a
     ap, bp, cp = p - a, p - b, p - c
-    d1, d2 = _dot(ab, ap), _dot(ac, ap)
-    d3, d4 = _dot(ab, bp), _dot(ac, bp)
-    d5, d6 = _dot(ab, cp), _dot(ac, cp)
+    d1, d2 = dot3(ab, ap), dot3(ac, ap)
+    d3, d4 = dot3(ab, bp), dot3(ac, bp)
+    d5, d6 = dot3(ab, cp), dot3(ac, cp)
     va = d3 * d6 - d5 * d4
     vb = d5 * d2 - d1 * d6
     vc = d1 * d4 - d3 * d2
@@ -82,7 +80,7 @@ def _ericson_barycentric(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndar
     t_ac = ratio(d2, d2 - d6)
     t_bc = ratio(d4 - d3, (d4 - d3) + (d5 - d6))
     interior = np.stack([va, vb, vc], axis=-1).clip(min=0.0)
-    interior_sum = interior.sum(axis=-1, keepdims=True)
+    interior_sum = (interior[..., 0] + interior[..., 1] + interior[..., 2])[..., None]
     interior = np.where(interior_sum > 0.0, interior / np.where(interior_sum > 0.0, interior_sum, 1.0), 1.0 / 3.0)
 
     one, zero = np.ones_like(d1), np.zeros_like(d1)
@@ -132,8 +130,8 @@ def closest_points_on_triangles(
 
     a, b, c = tris[:, 0], tris[:, 1], tris[:, 2]
     ab, ac = b - a, c - a
-    cross = np.cross(ab, ac)
-    degenerate = _dot(cross, cross) <= DEGENERATE_SIN2 * _dot(ab, ab) * _dot(ac, ac)
+    cross = cross3(ab, ac)
+    degenerate = dot3(cross, cross) <= DEGENERATE_SIN2 * dot3(ab, ab) * dot3(ac, ac)
     regular = ~degenerate
 
     num_points = len(points)
@@ -149,10 +147,10 @@ def closest_points_on_triangles(
             weights[:, degenerate] = _degenerate_barycentric(
                 p, a[None, degenerate], b[None, degenerate], c[None, degenerate]
             )
-        nearest = np.einsum("pfk,fkd->pfd", weights, tris)  # (C, F, 3)
+        nearest = combine3(weights, tris[None])  # (C, F, 3)
         offset = nearest - p
-        best = np.argmin(_dot(offset, offset), axis=1)  # first minimum = lowest face index
+        best = np.argmin(dot3(offset, offset), axis=1)  # first minimum = lowest face index
         face_index[start : start + chunk] = best
         barycentric[start : start + chunk] = weights[np.arange(len(p)), best]
-    closest = np.einsum("pk,pkd->pd", barycentric, tris[face_index])
+    closest = combine3(barycentric, tris[face_index])
     return face_index, closest, barycentric

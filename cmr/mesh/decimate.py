@@ -7,17 +7,21 @@ keeps its position. The costs are Garland-Heckbert plane quadrics. Unlike COMA, 
 up-sampling weights are always the barycentric coordinates of the nearest point on the coarse
 surface, so every row of an up-sampling matrix is an affine combination.
 
+Every float computation is element-wise in a fixed order (:mod:`cmr.mesh.exact`; no BLAS,
+``matmul``, ``einsum`` or SIMD reductions on float data) and every tie is broken by index, so
+the same input gives the same bits on any machine.
+
 Units are those of the input vertices (metres for the hand template).
 """
 
 import heapq
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from cmr.mesh.closest_point import closest_points_on_triangles
+from cmr.mesh.exact import combine3, cross3, dot3, quadric_form, sum_rows_in_order
 
 
 def face_plane_quadrics(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -29,20 +33,19 @@ def face_plane_quadrics(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
 
     Returns:
         (N, 4, 4) float64; p = [a, b, c, d] is a face's plane a x + b y + c z + d = 0 with unit
-        normal (a, b, c). Zero-area faces have no plane and contribute nothing.
+        normal (a, b, c). Zero-area faces have no plane and contribute nothing. A vertex's
+        quadrics are added in a fixed order: faces where it is corner 0 (by face index), then
+        corner 1, then corner 2.
     """
     corners = vertices[faces]  # (F, 3, 3)
-    normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-    lengths = np.linalg.norm(normals, axis=1)
+    normals = cross3(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    lengths = np.sqrt(dot3(normals, normals))
     has_plane = lengths > 0.0
     unit = np.zeros_like(normals)
     unit[has_plane] = normals[has_plane] / lengths[has_plane, None]
-    planes = np.concatenate([unit, -np.einsum("fk,fk->f", unit, corners[:, 0])[:, None]], axis=1)
+    planes = np.concatenate([unit, -dot3(unit, corners[:, 0])[:, None]], axis=1)
     face_quadrics = planes[:, :, None] * planes[:, None, :]  # (F, 4, 4)
-    quadrics = np.zeros((len(vertices), 4, 4), dtype=np.float64)
-    for k in range(3):
-        np.add.at(quadrics, faces[:, k], face_quadrics)
-    return quadrics
+    return sum_rows_in_order(np.tile(face_quadrics, (3, 1, 1)), faces.T.reshape(-1), len(vertices))
 
 
 class _CollapseState:
@@ -74,7 +77,14 @@ class _CollapseState:
         """Cost of merging c into r, of merging r into c, and the summed quadric (4, 4)."""
         q_sum = self.quadrics[r] + self.quadrics[c]
         p_r, p_c = self.homogeneous[r], self.homogeneous[c]
-        return float(p_r @ q_sum @ p_r), float(p_c @ q_sum @ p_c), q_sum
+        return float(quadric_form(q_sum, p_r)), float(quadric_form(q_sum, p_c)), q_sum
+
+    def initial_costs(self, edges: np.ndarray) -> list[float]:
+        """min of the two collapse costs of every edge (E, 2), as :meth:`collapse_cost` gives them."""
+        r, c = edges[:, 0], edges[:, 1]
+        q_sum = self.quadrics[r] + self.quadrics[c]
+        costs = np.minimum(quadric_form(q_sum, self.homogeneous[r]), quadric_form(q_sum, self.homogeneous[c]))
+        return costs.tolist()
 
     def neighbours(self, vertex: int) -> set[int]:
         """Vertices sharing a live face with ``vertex``."""
@@ -116,7 +126,9 @@ def quadric_decimate(
     current surviving endpoints; if its recomputed cost grew it is pushed back, otherwise the
     endpoint with the larger cost is merged into the other (positions never move), both quadrics
     become Q, faces are rewritten and degenerate faces dropped. Collapsing stops once at most
-    ``num_target`` vertices are referenced by faces. Exact ties go to the smaller (r, c).
+    ``num_target`` vertices are referenced by faces. Exact ties go to the smaller (r, c), and a tie
+    between the two endpoints of an edge keeps c. Costs are computed in a fixed
+    element-wise order (:mod:`cmr.mesh.exact`), so the result is the same on every machine.
     Unlike COMA, a popped pair whose endpoints no longer share a face is skipped.
 
     Args:
@@ -136,7 +148,7 @@ def quadric_decimate(
 
     edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
     edges = np.unique(edges[edges[:, 0] != edges[:, 1]], axis=0)
-    heap = [(min(state.collapse_cost(r, c)[:2]), r, c) for r, c in edges.tolist()]
+    heap = [(cost, r, c) for cost, (r, c) in zip(state.initial_costs(edges), edges.tolist())]
     heapq.heapify(heap)
 
     while state.num_referenced > num_target:
@@ -202,9 +214,9 @@ def upsample_matrix(
     coarse_faces = np.asarray(coarse_faces, dtype=np.int64)
     face_index, closest, weights = closest_points_on_triangles(fine_vertices, coarse_vertices[coarse_faces])
     columns = coarse_faces[face_index]  # (Nf, 3)
+    offset = closest - fine_vertices
     _improve_by_plane_projection(
-        fine_vertices, coarse_vertices, coarse_faces, face_index,
-        np.linalg.norm(closest - fine_vertices, axis=1), columns, weights, min_weight,
+        fine_vertices, coarse_vertices, coarse_faces, face_index, dot3(offset, offset), columns, weights, min_weight
     )
 
     fine_of_coarse = _match_rows(coarse_vertices, fine_vertices)
@@ -229,7 +241,7 @@ def _improve_by_plane_projection(
     coarse_vertices: np.ndarray,
     coarse_faces: np.ndarray,
     nearest_face: np.ndarray,
-    nearest_distance: np.ndarray,
+    nearest_distance2: np.ndarray,
     columns: np.ndarray,
     weights: np.ndarray,
     min_weight: float,
@@ -237,28 +249,30 @@ def _improve_by_plane_projection(
     """Replace rows of ``columns``/``weights`` (Nf, 3) in place by a closer plane projection.
 
     Candidates for fine vertex i are the coarse faces sharing a corner with ``nearest_face[i]``;
-    a candidate counts when all its projection weights are >= ``min_weight``. Ties go to the
-    lowest face index.
+    a candidate counts when all its projection weights are >= ``min_weight``, and replaces the
+    nearest point when its squared distance is below ``nearest_distance2[i]`` (m^2 for metres).
+    Ties go to the lowest face index.
     """
     if min_weight >= 0.0:
         return
     num_faces = len(coarse_faces)
     incidence = sp.csr_matrix(
-        (np.ones(3 * num_faces), (np.repeat(np.arange(num_faces), 3), coarse_faces.reshape(-1))),
+        (np.ones(3 * num_faces, dtype=np.int64), (np.repeat(np.arange(num_faces), 3), coarse_faces.reshape(-1))),
         shape=(num_faces, len(coarse_vertices)),
     )
-    touching = (incidence @ incidence.T).tocsr()[nearest_face]  # (Nf, Fc) faces sharing a corner
+    touching = (incidence @ incidence.T).tocsr()[nearest_face]  # (Nf, Fc) int: faces sharing a corner
     touching.sort_indices()
     point = np.repeat(np.arange(len(fine_vertices)), np.diff(touching.indptr))
     face = touching.indices
     corners = coarse_vertices[coarse_faces[face]]  # (pairs, 3, 3)
     plane_weights = _plane_barycentric(fine_vertices[point], corners)
-    distance = np.linalg.norm(np.einsum("pk,pkd->pd", plane_weights, corners) - fine_vertices[point], axis=1)
+    offset = combine3(plane_weights, corners) - fine_vertices[point]
+    distance = dot3(offset, offset)  # squared
     allowed = (plane_weights >= min_weight).all(axis=1) & np.isfinite(distance)
     distance = np.where(allowed, distance, np.inf)
     order = np.lexsort((face, distance, point))  # by point, then distance, then face index
     first = order[np.unique(point[order], return_index=True)[1]]
-    better = distance[first] < nearest_distance[point[first]]
+    better = distance[first] < nearest_distance2[point[first]]
     rows, best = point[first][better], first[better]
     columns[rows] = coarse_faces[face[best]]
     weights[rows] = plane_weights[best]
@@ -272,8 +286,8 @@ def _plane_barycentric(points: np.ndarray, corners: np.ndarray) -> np.ndarray:
     """
     edge1, edge2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
     offset = points - corners[:, 0]
-    d11, d12, d22 = (edge1 * edge1).sum(1), (edge1 * edge2).sum(1), (edge2 * edge2).sum(1)
-    r1, r2 = (offset * edge1).sum(1), (offset * edge2).sum(1)
+    d11, d12, d22 = dot3(edge1, edge1), dot3(edge1, edge2), dot3(edge2, edge2)
+    r1, r2 = dot3(offset, edge1), dot3(offset, edge2)
     with np.errstate(divide="ignore", invalid="ignore"):
         denominator = d11 * d22 - d12 * d12
         v = (d22 * r1 - d12 * r2) / denominator
@@ -294,44 +308,33 @@ def _match_rows(coarse_vertices: np.ndarray, fine_vertices: np.ndarray) -> np.nd
     return matched
 
 
-@dataclass
-class MeshPyramid:
-    """A mesh and its successively decimated levels, with sampling matrices between them.
-
-    Attributes:
-        vertices: L + 1 arrays (N_l, 3) float64, level 0 is the input mesh.
-        faces: L + 1 arrays (F_l, 3) int64.
-        down: L csr matrices (N_{l+1}, N_l), 0/1 selection with vertices[l+1] = down[l] @ vertices[l].
-        up: L csr matrices (N_l, N_{l+1}), affine rows (3 stored entries each, summing to 1; see
-            :func:`upsample_matrix`).
-    """
-
-    vertices: list[np.ndarray]
-    faces: list[np.ndarray]
-    down: list[sp.csr_matrix]
-    up: list[sp.csr_matrix]
-
-
-def build_mesh_pyramid(
+def build_pyramid(
     vertices: np.ndarray, faces: np.ndarray, factors: tuple[int, ...] = (2, 2, 2, 2)
-) -> MeshPyramid:
+) -> tuple[list[np.ndarray], list[np.ndarray], list[sp.csr_matrix], list[sp.csr_matrix]]:
     """Decimate level after level, keeping ceil(N_l / factor) vertices at each step.
 
     Args:
         vertices: (N, 3) float positions of the finest mesh.
         faces: (F, 3) int faces of the finest mesh.
-        factors: one reduction factor per coarser level.
+        factors: one reduction factor per coarser level (L factors give L + 1 levels).
+
+    Returns:
+        vertices: L + 1 arrays (N_l, 3) float64, level 0 is the input mesh; coarser levels are
+            subsets of the finer ones, unmoved.
+        faces: L + 1 arrays (F_l, 3) int64.
+        down: L csr matrices (N_{l+1}, N_l), 0/1 selection with vertices[l+1] = down[l] @ vertices[l].
+        up: L csr matrices (N_l, N_{l+1}), affine rows (see :func:`upsample_matrix`).
     """
-    pyramid = MeshPyramid(
-        vertices=[np.asarray(vertices, dtype=np.float64)], faces=[np.asarray(faces, dtype=np.int64)], down=[], up=[]
-    )
+    all_vertices = [np.asarray(vertices, dtype=np.float64)]
+    all_faces = [np.asarray(faces, dtype=np.int64)]
+    downs: list[sp.csr_matrix] = []
+    ups: list[sp.csr_matrix] = []
     for factor in factors:
-        fine_vertices, fine_faces = pyramid.vertices[-1], pyramid.faces[-1]
+        fine_vertices, fine_faces = all_vertices[-1], all_faces[-1]
         kept, coarse_faces = quadric_decimate(fine_vertices, fine_faces, math.ceil(len(fine_vertices) / factor))
-        down = down_matrix(kept, len(fine_vertices))
-        coarse_vertices = down @ fine_vertices
-        pyramid.vertices.append(coarse_vertices)
-        pyramid.faces.append(coarse_faces)
-        pyramid.down.append(down)
-        pyramid.up.append(upsample_matrix(fine_vertices, coarse_vertices, coarse_faces))
-    return pyramid
+        coarse_vertices = fine_vertices[kept]
+        all_vertices.append(coarse_vertices)
+        all_faces.append(coarse_faces)
+        downs.append(down_matrix(kept, len(fine_vertices)))
+        ups.append(upsample_matrix(fine_vertices, coarse_vertices, coarse_faces))
+    return all_vertices, all_faces, downs, ups

@@ -8,14 +8,16 @@ ones CMR's released checkpoints were trained with.
 For a vertex ``v0`` the spiral is ``v0``, its one-ring in circulator order, then ring after
 ring (see :func:`_next_ring`) until ``length * dilation`` indices are collected; every
 ``dilation``-th one is kept. A vertex whose rings run out first (a small connected
-component) falls back to its ``length * dilation`` nearest vertices in Euclidean distance.
+component) falls back to its ``length * dilation`` nearest vertices in Euclidean distance
+(nearest first, ties to the lower index; distances in a fixed element-wise order, so the
+choice is the same on every machine).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
 
+from cmr.mesh.exact import dot3
 from cmr.mesh.halfedge import vertex_rings
 
 
@@ -59,9 +61,19 @@ def spiral_indices(
                 f"vertices {fallback[:5]} need the nearest-vertex fallback, but the mesh has "
                 f"only {len(vertices)} vertices for spirals of {span}"
             )
-        _, nearest = cKDTree(vertices).query(vertices[fallback], k=span)
-        spirals[fallback] = np.asarray(nearest, dtype=np.int64).reshape(len(fallback), span)
+        spirals[fallback] = _nearest_vertices(vertices, np.asarray(fallback, dtype=np.int64), span)
     return spirals[:, ::dilation]
+
+
+def _nearest_vertices(vertices: np.ndarray, queries: np.ndarray, count: int) -> np.ndarray:
+    """(Q, count) int64: the ``count`` vertices nearest to each of ``vertices[queries]`` (Q,).
+
+    Nearest first by squared Euclidean distance; equal distances go to the lower index, so a
+    query vertex comes first in its own row unless it has a lower-index duplicate.
+    """
+    offset = vertices[None, :, :] - vertices[queries][:, None, :]  # (Q, N, 3)
+    order = np.argsort(dot3(offset, offset), axis=1, kind="stable")
+    return order[:, :count].astype(np.int64)
 
 
 def _grow_spiral(rings: list[list[int]], vertex: int, span: int) -> list[int] | None:

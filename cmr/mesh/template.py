@@ -30,7 +30,7 @@ import scipy.sparse as sp
 
 from cmr.fileio import atomic_write_bytes, atomic_write_json, npz_bytes
 from cmr.hand.skeleton import MANO_TO_FREIHAND
-from cmr.mesh.decimate import build_mesh_pyramid
+from cmr.mesh.decimate import build_pyramid
 from cmr.mesh.ply import read_ply
 from cmr.mesh.spiral import spiral_indices
 
@@ -87,6 +87,31 @@ class Template:
             return self.spirals[length][level]
         return spiral_indices(self.faces[level], self.vertices[level], length, dilation)
 
+    def decoder_spirals(self, lengths: list[int], dilations: list[int]) -> list[np.ndarray]:
+        """Spirals of every predicted level (fine to coarse), as a mesh decoder uses them.
+
+        Args:
+            lengths, dilations: one per predicted level ``0 .. num_levels - 2``
+                (``MODEL.SPIRAL_LENGTH`` and ``MODEL.DILATION``).
+
+        Returns:
+            ``num_levels - 1`` int64 arrays, entry ``l`` of shape (N_l, lengths[l]).
+        """
+        levels = self.num_levels - 1
+        if len(lengths) != levels or len(dilations) != levels:
+            raise ValueError(
+                f"template {self.name!r} has {levels} predicted levels; got {len(lengths)} spiral "
+                f"lengths and {len(dilations)} dilations (MODEL.SPIRAL_LENGTH, MODEL.DILATION)"
+            )
+        return [self.spiral(level, lengths[level], dilations[level]) for level in range(levels)]
+
+    def identity(self) -> dict[str, str]:
+        """The template's name and content checksum: ``{"name": str, "checksum": sha256 hex}``.
+
+        Recorded with a checkpoint, it tells which template the model was trained against.
+        """
+        return {"name": self.name, "checksum": self.checksum()}
+
     def checksum(self) -> str:
         """sha256 (hex) of the template's content: every array, its dtype and its shape."""
         digest = hashlib.sha256()
@@ -113,8 +138,8 @@ class Template:
             joint_regressor: (21, N) float, FreiHAND joint order.
             factors: down-sampling factor per level; level ``l+1`` has ``ceil(N_l / factor)``.
         """
-        pyramid = build_mesh_pyramid(np.asarray(vertices), np.asarray(faces), factors)
-        return cls(name, pyramid.vertices, pyramid.faces, pyramid.down, pyramid.up, joint_regressor)
+        levels, level_faces, down, up = build_pyramid(np.asarray(vertices), np.asarray(faces), factors)
+        return cls(name, levels, level_faces, down, up, joint_regressor)
 
     @classmethod
     def from_cmr_release(cls, folder: str | os.PathLike) -> "Template":

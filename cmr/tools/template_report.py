@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from cmr.hand import FREIHAND_TO_MANO, HandModel, sample_poses
-from cmr.mesh.decimate import build_mesh_pyramid
+from cmr.mesh.decimate import build_pyramid
 from cmr.mesh.template import Template
 
 #: sha256 prefixes of CMR's released spirals (int64 bytes), cmr.md section 2.3: length -> levels.
@@ -80,11 +80,11 @@ def cmr_release_comparison(folder: str | Path) -> list[str]:
         for level, prefix in enumerate(prefixes):
             digest = hashlib.sha256(released.spiral(level, length).astype(np.int64).tobytes()).hexdigest()
             lines.append(f"| {length} | {level} | {digest[:16]} | {'yes' if digest.startswith(prefix) else 'NO'} |")
-    ours = build_mesh_pyramid(released.vertices[0], released.faces[0])
-    ours_error = upsampling_error_mm(ours.up, ours.vertices)
+    vertices, faces, _, up = build_pyramid(released.vertices[0], released.faces[0])
+    ours_error = upsampling_error_mm(up, vertices)
     theirs_error = upsampling_error_mm(released.up, released.vertices)
-    counts = " / ".join(str(len(v)) for v in ours.vertices)
-    same = [_same_faces(ours.faces[level], released.faces[level]) for level in range(1, len(ours.faces))]
+    counts = " / ".join(str(len(v)) for v in vertices)
+    same = [_same_faces(faces[level], released.faces[level]) for level in range(1, len(faces))]
     lines += [
         "",
         f"own decimation of template.ply: {counts} vertices; coarse faces equal to the release "
