@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from cmr import REPO_ROOT
+from cmr import REPO_ROOT, TEMPLATE_DIR
 from cmr.config import get_cfg
+from cmr.mesh.template import Template
 from cmr.models.build import build_model
 from cmr.models.convert import (
     CheckpointMismatchError,
@@ -18,11 +19,9 @@ from cmr.models.convert import (
     load_official_checkpoint,
     to_official_state_dict,
 )
-from cmr.models.mesh_decoder import MeshTopology
 
 torch.set_num_threads(1)
 
-CMR_VERTICES = [778, 389, 195, 98, 49]
 #: (MODEL.NAME, MODEL.ATTENTION) of the four released layouts.
 LAYOUTS = [("cmr_sg", None), ("cmr_pg", None), ("cmr_g", None), ("cmr_g", True)]
 STATE_DICT_REFERENCE = (
@@ -31,8 +30,9 @@ STATE_DICT_REFERENCE = (
 
 
 @pytest.fixture(scope="module")
-def cmr_topology() -> MeshTopology:
-    return MeshTopology.synthetic(CMR_VERTICES)
+def cmr_topology() -> Template:
+    """The committed hand template (CMR's vertex counts, 778 .. 49)."""
+    return Template.load(TEMPLATE_DIR)
 
 
 def small_model(topology, name, attention, seed):

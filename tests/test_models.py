@@ -4,13 +4,15 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+import trimesh
 
-from cmr import REPO_ROOT
+from cmr import REPO_ROOT, TEMPLATE_DIR
 from cmr.config import get_cfg
+from cmr.mesh.template import Template
 from cmr.models.attention import LatentSelfAttention
 from cmr.models.build import build_model, load_template
 from cmr.models.heads import UNetDecoder2d
-from cmr.models.mesh_decoder import MeshTopology, ParallelDeblock, SpiralMeshDecoder, mesh_edge_index
+from cmr.models.mesh_decoder import ParallelDeblock, SpiralMeshDecoder, mesh_edge_index
 from cmr.models.relations import FINGER_CHAINS, FINGERTIP_PAIRS, RelationMaps
 from cmr.models.spiral import SparseUpsample, SpiralConv
 
@@ -22,9 +24,16 @@ VARIANTS = ["cmr_sg", "cmr_pg", "cmr_g"]
 
 
 @pytest.fixture(scope="module")
-def cmr_topology() -> MeshTopology:
-    """A template-free topology with CMR's vertex counts (values random, shapes exact)."""
-    return MeshTopology.synthetic(CMR_VERTICES)
+def cmr_topology() -> Template:
+    """The committed hand template (CMR's vertex counts, 778 .. 49)."""
+    return Template.load(TEMPLATE_DIR)
+
+
+def sphere_template() -> Template:
+    """A two-level template (162 -> 81 vertices) decimated from an icosphere."""
+    sphere = trimesh.creation.icosphere(subdivisions=2)
+    regressor = np.full((21, len(sphere.vertices)), 1.0 / len(sphere.vertices))
+    return Template.from_mesh("sphere", sphere.vertices, sphere.faces, regressor, factors=(2,))
 
 
 def compact_cfg(name: str = "cmr_g", decoder: str = "spiral"):
@@ -88,11 +97,12 @@ def test_sparse_upsample_equals_dense_product():
 # ------------------------------------------------------------------ mesh decoder
 def test_parallel_deblock_combines_four_spiral_reaches():
     torch.manual_seed(0)
-    topology = MeshTopology.synthetic([20, 10])
-    block = ParallelDeblock(6, 8, topology.spirals[0], topology.ups[0])
+    template = sphere_template()
+    assert template.num_vertices == [162, 81]
+    block = ParallelDeblock(6, 8, template.spiral(0, 27), template.up[0])
     assert [block.shortcut.spiral_length, block.spiral_full.spiral_length,
             block.spiral_two_thirds.spiral_length, block.spiral_one_third.spiral_length] == [1, 27, 18, 9]
-    x = torch.randn(2, 10, 6)
+    x = torch.randn(2, 81, 6)
     up = block.upsample(x)
     expected = torch.relu(
         block.shortcut(up)
@@ -104,7 +114,7 @@ def test_parallel_deblock_combines_four_spiral_reaches():
 
 def test_spiral_decoder_averages_with_upsampled_coarser_prediction(cmr_topology):
     torch.manual_seed(0)
-    decoder = SpiralMeshDecoder(16, [8, 8, 8, 8], cmr_topology, attention=False)
+    decoder = SpiralMeshDecoder(16, [8, 8, 8, 8], cmr_topology, [27] * 4, [1] * 4, attention=False)
     for head in decoder.heads:  # heads output only their bias: a constant per level
         torch.nn.init.zeros_(head.linear.weight)
     biases = [torch.tensor([1.0, 2.0, 3.0]) * (i + 1) for i in range(4)]
@@ -115,7 +125,7 @@ def test_spiral_decoder_averages_with_upsampled_coarser_prediction(cmr_topology)
     expected = biases[0].expand(98, 3)
     torch.testing.assert_close(mesh[3][0], expected)
     for level, i in zip((2, 1, 0), (1, 2, 3)):
-        expected = (biases[i] + torch.as_tensor(cmr_topology.ups[level].toarray(), dtype=torch.float32) @ expected) / 2
+        expected = (biases[i] + torch.as_tensor(cmr_topology.up[level].toarray(), dtype=torch.float32) @ expected) / 2
         torch.testing.assert_close(mesh[level][0], expected)
 
 

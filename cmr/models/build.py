@@ -10,7 +10,7 @@ from cmr import REPO_ROOT
 from cmr.models.cmr_g import CMRG
 from cmr.models.cmr_pg import CMRPG
 from cmr.models.cmr_sg import CMRSG
-from cmr.models.mesh_decoder import ChebMeshDecoder, MeshTopology, SpiralMeshDecoder
+from cmr.models.mesh_decoder import ChebMeshDecoder, SpiralMeshDecoder
 
 #: Model name -> (class, whether the latent self-attention is on by default).
 VARIANTS = {"cmr_sg": (CMRSG, True), "cmr_pg": (CMRPG, True), "cmr_g": (CMRG, False)}
@@ -23,15 +23,21 @@ def uses_attention(model_cfg) -> bool:
     return bool(model_cfg.ATTENTION)
 
 
-def build_mesh_decoder(model_cfg, topology: MeshTopology) -> nn.Module:
-    """The 3-D decoder named by ``MODEL.DECODER`` ('spiral' or 'cheb')."""
+def build_mesh_decoder(model_cfg, template) -> nn.Module:
+    """The 3-D decoder named by ``MODEL.DECODER`` ('spiral' or 'cheb').
+
+    Args:
+        model_cfg: ``cfg.MODEL``; the spiral decoder takes its spirals from the template with
+            ``MODEL.SPIRAL_LENGTH`` and ``MODEL.DILATION`` (one per predicted level).
+        template: a :class:`cmr.mesh.template.Template`.
+    """
     attention = uses_attention(model_cfg)
+    channels = list(model_cfg.OUT_CHANNELS)
     if model_cfg.DECODER == "spiral":
-        return SpiralMeshDecoder(model_cfg.LATENT_SIZE, list(model_cfg.OUT_CHANNELS), topology, attention)
+        lengths, dilations = list(model_cfg.SPIRAL_LENGTH), list(model_cfg.DILATION)
+        return SpiralMeshDecoder(model_cfg.LATENT_SIZE, channels, template, lengths, dilations, attention)
     if model_cfg.DECODER == "cheb":
-        return ChebMeshDecoder(
-            model_cfg.LATENT_SIZE, list(model_cfg.OUT_CHANNELS), topology, attention, model_cfg.CHEB_K
-        )
+        return ChebMeshDecoder(model_cfg.LATENT_SIZE, channels, template, attention, model_cfg.CHEB_K)
     raise ValueError(f"unknown MODEL.DECODER {model_cfg.DECODER!r}; choose 'spiral' or 'cheb'")
 
 
@@ -40,22 +46,18 @@ def build_model(cfg, template) -> nn.Module:
 
     Args:
         cfg: the configuration (see :mod:`cmr.config`).
-        template: a :class:`cmr.mesh.template.Template`, or a ready :class:`MeshTopology`.
+        template: a :class:`cmr.mesh.template.Template` (the mesh decoder's topology).
     """
     model_cfg = cfg.MODEL
     if model_cfg.NAME not in VARIANTS:
         raise ValueError(f"unknown MODEL.NAME {model_cfg.NAME!r}; choose one of {sorted(VARIANTS)}")
     if model_cfg.INPUT_SIZE % 32:
         raise ValueError(f"MODEL.INPUT_SIZE must be a multiple of 32, got {model_cfg.INPUT_SIZE}")
-    if isinstance(template, MeshTopology):
-        topology = template
-    else:
-        topology = MeshTopology.from_template(template, list(model_cfg.SPIRAL_LENGTH), list(model_cfg.DILATION))
     model_class = VARIANTS[model_cfg.NAME][0]
     decoder_channels = tuple(model_cfg.DECODER_2D_CHANNELS) or None
     return model_class(
         model_cfg.BACKBONE,
-        build_mesh_decoder(model_cfg, topology),
+        build_mesh_decoder(model_cfg, template),
         model_cfg.LATENT_SIZE,
         decoder_channels=decoder_channels,
     )

@@ -7,12 +7,14 @@ coarse: ``[(B, N_0, 3), (B, N_1, 3), ..., (B, N_{L-1}, 3)]`` (for CMR's MANO tem
 Level ``l`` runs: up-sample the coarser features (and the coarser prediction, appended as the
 last 3 channels) with ``up[l]``, a feature block, a per-level head to 3 coordinates; the head's
 output is averaged with the up-sampled coarser prediction (not at the first level).
+
+Both take their topology from a :class:`cmr.mesh.template.Template`: its up-sampling matrices,
+and per predicted level its spirals (spiral decoder) or its faces (Chebyshev decoder).
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,67 +25,12 @@ with warnings.catch_warnings():  # torch-geometric 2.8 calls the deprecated torc
     warnings.simplefilter("ignore", FutureWarning)
     from torch_geometric.nn import ChebConv
 
+from cmr.mesh.template import Template
 from cmr.models.attention import LatentSelfAttention
 from cmr.models.spiral import SparseUpsample, SpiralConv
 
 #: Coordinates predicted per vertex.
 COORDINATE_CHANNELS = 3
-
-
-@dataclass
-class MeshTopology:
-    """What a mesh decoder needs to know about the template, levels fine to coarse.
-
-    Attributes:
-        ups: ``L`` up-sampling matrices, ``ups[l]`` (N_l, N_{l+1}) scipy sparse.
-        spirals: ``L`` spiral index arrays, ``spirals[l]`` (N_l, length) int (spiral decoder).
-        faces: ``L`` triangle arrays, ``faces[l]`` (F_l, 3) int (Chebyshev decoder).
-    """
-
-    ups: list[sp.spmatrix]
-    spirals: list[np.ndarray] | None = None
-    faces: list[np.ndarray] | None = None
-
-    @property
-    def num_vertices(self) -> list[int]:
-        """Vertex count of every level, fine to coarse, the coarsest (no prediction) included."""
-        return [up.shape[0] for up in self.ups] + [self.ups[-1].shape[1]]
-
-    @classmethod
-    def from_template(cls, template, spiral_lengths: list[int], dilations: list[int]) -> "MeshTopology":
-        """Take the decoder topology from a :class:`cmr.mesh.template.Template`.
-
-        Args:
-            spiral_lengths, dilations: one per predicted level (fine to coarse).
-        """
-        levels = len(template.up)
-        if len(spiral_lengths) != levels or len(dilations) != levels:
-            raise ValueError(
-                f"template {template.name!r} has {levels} predicted levels; got "
-                f"{len(spiral_lengths)} spiral lengths and {len(dilations)} dilations"
-            )
-        spirals = [
-            template.spiral(level, length, dilation)
-            for level, (length, dilation) in enumerate(zip(spiral_lengths, dilations))
-        ]
-        return cls(ups=list(template.up), spirals=spirals, faces=list(template.faces[:levels]))
-
-    @classmethod
-    def synthetic(cls, num_vertices: list[int], spiral_length: int = 27, seed: int = 0) -> "MeshTopology":
-        """A random topology with the given vertex counts (fine to coarse), for shape and
-        parameter-count work without a template: each up row mixes 3 random coarse vertices,
-        spirals start at their own vertex, faces form a triangle strip.
-        """
-        rng = np.random.default_rng(seed)
-        ups, spirals, faces = [], [], []
-        for fine, coarse in zip(num_vertices[:-1], num_vertices[1:]):
-            rows = np.repeat(np.arange(fine), 3)
-            cols = rng.integers(0, coarse, size=3 * fine)
-            ups.append(sp.csr_matrix((np.full(3 * fine, 1.0 / 3.0), (rows, cols)), shape=(fine, coarse)))
-            neighbours = rng.integers(0, fine, size=(fine, spiral_length - 1))
-            spirals.append(np.concatenate([np.arange(fine)[:, None], neighbours], axis=1))
-            faces.append(np.stack([np.arange(fine - 2), np.arange(1, fine - 1), np.arange(2, fine)], axis=1))
-        return cls(ups=ups, spirals=spirals, faces=faces)
 
 
 class ParallelDeblock(nn.Module):
@@ -169,11 +116,13 @@ def mesh_edge_index(faces: np.ndarray) -> torch.Tensor:
 class _PyramidDecoder(nn.Module):
     """Shared body: latent -> coarsest features -> per-level blocks and heads (fine to coarse out)."""
 
-    def __init__(self, latent_size: int, out_channels: list[int], num_vertices: list[int], attention: bool) -> None:
+    def __init__(self, latent_size: int, out_channels: list[int], template: Template, attention: bool) -> None:
         super().__init__()
+        num_vertices = template.num_vertices
         if len(out_channels) != len(num_vertices) - 1:
             raise ValueError(
-                f"{len(num_vertices)} mesh levels need {len(num_vertices) - 1} out_channels, got {out_channels}"
+                f"template {template.name!r} has {len(num_vertices)} mesh levels, which need "
+                f"{len(num_vertices) - 1} out_channels (MODEL.OUT_CHANNELS), got {out_channels}"
             )
         self.out_channels = list(out_channels)
         self.num_vertices = list(num_vertices)
@@ -211,20 +160,28 @@ class SpiralMeshDecoder(_PyramidDecoder):
     Args:
         latent_size: size of the input latent vector (1000 in CMR).
         out_channels: feature width per predicted level, fine to coarse ([64, 128, 256, 512]).
-        topology: ups and spirals of every predicted level.
+        template: the mesh pyramid (up-sampling matrices and spirals of every predicted level).
+        spiral_lengths, dilations: spiral length and dilation per predicted level, fine to coarse
+            (``MODEL.SPIRAL_LENGTH``, ``MODEL.DILATION``; CMR uses 27 and 1 everywhere).
         attention: apply :class:`LatentSelfAttention` to the latent first.
     """
 
-    def __init__(self, latent_size: int, out_channels: list[int], topology: MeshTopology, attention: bool) -> None:
-        super().__init__(latent_size, out_channels, topology.num_vertices, attention)
-        if topology.spirals is None:
-            raise ValueError("SpiralMeshDecoder needs spiral indices in its topology")
+    def __init__(
+        self,
+        latent_size: int,
+        out_channels: list[int],
+        template: Template,
+        spiral_lengths: list[int],
+        dilations: list[int],
+        attention: bool,
+    ) -> None:
+        super().__init__(latent_size, out_channels, template, attention)
+        spirals = template.decoder_spirals(list(spiral_lengths), list(dilations))
         levels = len(out_channels)
         for i, (in_channels, block_out) in enumerate(self.block_channels()):
             level = levels - 1 - i
-            spiral = np.asarray(topology.spirals[level])
-            self.deblocks.append(ParallelDeblock(in_channels, block_out, spiral, topology.ups[level]))
-            self.heads.append(SpiralConv(block_out, COORDINATE_CHANNELS, spiral))
+            self.deblocks.append(ParallelDeblock(in_channels, block_out, spirals[level], template.up[level]))
+            self.heads.append(SpiralConv(block_out, COORDINATE_CHANNELS, spirals[level]))
 
 
 class ChebMeshDecoder(_PyramidDecoder):
@@ -235,19 +192,17 @@ class ChebMeshDecoder(_PyramidDecoder):
 
     Args:
         latent_size, out_channels, attention: as for :class:`SpiralMeshDecoder`.
-        topology: ups and faces of every predicted level.
+        template: the mesh pyramid (up-sampling matrices and faces of every predicted level).
         order: K, Chebyshev order (3 in Ge et al.).
     """
 
     def __init__(
-        self, latent_size: int, out_channels: list[int], topology: MeshTopology, attention: bool, order: int = 3
+        self, latent_size: int, out_channels: list[int], template: Template, attention: bool, order: int = 3
     ) -> None:
-        super().__init__(latent_size, out_channels, topology.num_vertices, attention)
-        if topology.faces is None:
-            raise ValueError("ChebMeshDecoder needs the faces of every level in its topology")
+        super().__init__(latent_size, out_channels, template, attention)
         levels = len(out_channels)
         for i, (in_channels, block_out) in enumerate(self.block_channels()):
             level = levels - 1 - i
-            edge_index = mesh_edge_index(topology.faces[level])
-            self.deblocks.append(ChebDeblock(in_channels, block_out, edge_index, topology.ups[level], order))
+            edge_index = mesh_edge_index(template.faces[level])
+            self.deblocks.append(ChebDeblock(in_channels, block_out, edge_index, template.up[level], order))
             self.heads.append(ChebHead(block_out, edge_index, order))
