@@ -105,12 +105,30 @@ class HalfedgeMesh:
 
     def add_face(self, triangle: list[int], face_index: int) -> None:
         """Add one triangle (3 vertex indices) with OpenMesh's ``add_face`` bookkeeping."""
-        n = len(triangle)
-        if len(set(triangle)) != n:
+        if len(set(triangle)) != len(triangle):
             raise ValueError(f"face {face_index} {triangle} repeats a vertex")
+        halfedges, is_new = self._existing_halfedges(triangle, face_index)
+        next_cache = self._relink_patches(triangle, face_index, halfedges, is_new)
+        for i, new in enumerate(is_new):
+            if new:
+                halfedges[i] = self._new_edge(triangle[i], triangle[(i + 1) % len(triangle)])
+        needs_adjust = self._link_corners(triangle, halfedges, is_new, next_cache)
+        for first, second in next_cache:
+            self.next_halfedge[first] = second
+            self.prev_halfedge[second] = first
+        for vertex, adjust in zip(triangle, needs_adjust):
+            if adjust:
+                self._adjust_outgoing_halfedge(vertex)
+        self.num_faces += 1
+
+    def _existing_halfedges(self, triangle: list[int], face_index: int) -> tuple[list[int], list[bool]]:
+        """The face's halfedges that exist already (``INVALID`` where new) and which are new.
+
+        Raises ValueError for a corner already surrounded by faces or a halfedge with a face.
+        """
+        n = len(triangle)
         halfedges = [INVALID] * n
         is_new = [False] * n
-        needs_adjust = [False] * n
         for i in range(n):
             start, end = triangle[i], triangle[(i + 1) % n]
             if not self.is_boundary_vertex(start):
@@ -126,7 +144,14 @@ class HalfedgeMesh:
                     "(non-manifold edge or inconsistent orientation: OpenMesh rejects it as "
                     "a complex edge)"
                 )
+        return halfedges, is_new
 
+    def _relink_patches(
+        self, triangle: list[int], face_index: int, halfedges: list[int], is_new: list[bool]
+    ) -> list[tuple[int, int]]:
+        """(halfedge, next) links that move patches out of the way where two existing edges of
+        the face meet without being consecutive; raises ValueError when no boundary gap is free."""
+        n = len(triangle)
         next_cache: list[tuple[int, int]] = []
         for i in range(n):
             ii = (i + 1) % n
@@ -155,11 +180,15 @@ class HalfedgeMesh:
                 (patch_end, boundary_next),
                 (inner_prev, inner_next),
             ]
+        return next_cache
 
-        for i in range(n):
-            if is_new[i]:
-                halfedges[i] = self._new_edge(triangle[i], triangle[(i + 1) % n])
-
+    def _link_corners(
+        self, triangle: list[int], halfedges: list[int], is_new: list[bool], next_cache: list[tuple[int, int]]
+    ) -> list[bool]:
+        """Append each corner's (halfedge, next) links to ``next_cache``, set outgoing halfedges
+        and the face of the inner halfedges; returns which corners need their outgoing adjusted."""
+        n = len(triangle)
+        needs_adjust = [False] * n
         for i in range(n):
             ii = (i + 1) % n
             vertex = triangle[ii]
@@ -185,14 +214,7 @@ class HalfedgeMesh:
             else:
                 needs_adjust[ii] = self.outgoing[vertex] == inner_next
             self.face[inner_prev] = self.num_faces
-
-        for first, second in next_cache:
-            self.next_halfedge[first] = second
-            self.prev_halfedge[second] = first
-        for i in range(n):
-            if needs_adjust[i]:
-                self._adjust_outgoing_halfedge(triangle[i])
-        self.num_faces += 1
+        return needs_adjust
 
     def _new_edge(self, start: int, end: int) -> int:
         """Append the halfedges ``start->end`` and ``end->start``; return the first."""
