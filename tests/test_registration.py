@@ -12,18 +12,18 @@ import pytest
 import torch
 from scipy.optimize import minimize
 
+from cmr.geometry.camera import project_points
+from cmr.models.outputs import heatmaps_to_uv
 from cmr.registration import (
     RegistrationConfig,
-    algebraic_objective,
     fit_translation_1d,
     fit_translation_2d,
-    heatmaps_to_uv,
     mask_descriptor,
     point_descriptor,
-    project_points,
     register,
     solve_translation_2d,
 )
+from cmr.registration.joints import algebraic_objective
 
 SIZE = 224
 #: Semi-axes and centre (metres, root-relative) of the synthetic hand's ellipsoid.
@@ -198,7 +198,7 @@ def test_silhouette_step_alone_recovers_translation():
 
 def test_silhouette_cut_by_the_crop_border():
     scene = _scene(seed=10, batch=8, shift_px=90.0)
-    target, valid = mask_descriptor(scene["mask"])
+    target, valid = mask_descriptor(scene["mask"], 0.5, 0.25)
     assert (~valid).any(1).all() and (valid.sum(1) >= 12).all()  # every hand is cut on the right
     no_joints = torch.zeros(8, 21, dtype=torch.float64)
     result = _register(scene, confidence=no_joints)
@@ -207,7 +207,7 @@ def test_silhouette_cut_by_the_crop_border():
     # trusting the cut entries instead pulls the hand into the crop
     start = scene["t"] + torch.tensor([0.01, -0.01, 0.05], dtype=torch.float64)
     trusting = fit_translation_1d(scene["vertices"], target.double(), torch.ones_like(valid),
-                                  scene["K"], start, RegistrationConfig())
+                                  scene["K"], start, RegistrationConfig.defaults())
     assert _error(trusting, scene["t"]).mean() > 3.0 * _error(result.translation, scene["t"]).mean()
 
 
@@ -230,7 +230,7 @@ def test_noise_and_outliers_within_a_centimetre():
     assert error.max() < 0.025
     assert not result.inliers[:, outliers].any()
     single = fit_translation_2d(scene["joints"], uv, scene["confidence"], scene["K"],
-                                RegistrationConfig(max_attempts=1))[0]
+                                RegistrationConfig.defaults(max_attempts=1))[0]
     error_2d = _error(result.translation_2d, scene["t"])
     assert _error(single, scene["t"]).mean() > 2.0 * error_2d.mean()
 
@@ -276,11 +276,11 @@ def test_batched_equals_per_sample():
 
 def test_depth_bounds_are_respected():
     scene = _scene(seed=5, batch=8, depth_range=(0.15, 0.25))
-    result = _register(scene, config=RegistrationConfig(z_min=0.3, z_max=2.0))
+    result = _register(scene, config=RegistrationConfig.defaults(z_min=0.3, z_max=2.0))
     assert (result.translation_2d[:, 2] == 0.3).all()
     assert (result.translation_1d[:, 2] >= 0.3).all()
     assert (result.translation[:, 2] >= 0.3).all()
-    upper = _register(scene, config=RegistrationConfig(z_min=0.05, z_max=0.12))
+    upper = _register(scene, config=RegistrationConfig.defaults(z_min=0.05, z_max=0.12))
     assert (upper.translation[:, 2] <= 0.12).all() and (upper.translation_2d[:, 2] == 0.12).all()
     # the default lower bound (0.1 m) admits these close hands
     assert _error(_register(scene).translation, scene["t"]).max() < 1e-3
@@ -384,10 +384,10 @@ def test_mask_descriptor_matches_the_filled_shape():
     expected = torch.stack([along - radius, along + radius], 1).flatten()
     assert valid.all()
     assert (descriptor[0] - expected).abs().max() < 0.6
-    unpadded, _ = mask_descriptor(torch.as_tensor(disc[None]), pad_px=0.0)
+    unpadded, _ = mask_descriptor(torch.as_tensor(disc[None]), 0.5, 0.0)
     assert torch.allclose(descriptor[0] - unpadded[0].double(),
                           torch.tensor([-0.5, 0.5], dtype=torch.float64).repeat(12), atol=1e-4)
-    _, valid = mask_descriptor(torch.zeros(1, 10, 10))
+    _, valid = mask_descriptor(torch.zeros(1, 10, 10), 0.5, 0.25)
     assert not valid.any()
 
 

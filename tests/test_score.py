@@ -14,6 +14,7 @@ from scipy.linalg import orthogonal_procrustes
 from scipy.spatial import cKDTree
 
 from cmr import REPO_ROOT
+from cmr.cli import main as cli_main
 from cmr.evaluation import (
     KEYPOINT_SCORE_NAMES,
     MESH_SCORE_NAMES,
@@ -187,23 +188,20 @@ def test_non_mano_submission_gets_the_official_placeholders_and_a_note(case, tmp
 
 
 def test_checkpoint_evaluation_end_to_end_gives_the_server_scores(tmp_path):
-    from cmr.config import load_cfg
     from cmr.data.synth import generate
-    from cmr.engine.evaluate import evaluate_checkpoint
-    from cmr.engine.train import run_dir
 
     root = tmp_path / "synth"
     generate(root, num_training=0, num_evaluation=4, versions=1, seed=0, workers=1, progress=False)
-    cfg = load_cfg(str(REPO_ROOT / "configs" / "compact_synth.yaml"), [
-        "DATA.ROOT", str(root), "OUTPUT_DIR", str(tmp_path / "out"), "DEVICE", "cpu",
-        "DATA.NUM_WORKERS", "0", "TEST.NUM_PLOTS", "1", "NUM_THREADS", "1"])
-    eval_dir = run_dir(cfg) / "eval"
+    eval_dir = tmp_path / "out" / "FreiHAND_synth" / "compact_synth" / "eval"
     eval_dir.mkdir(parents=True)
     (eval_dir / "00000003_plot.jpg").write_text("earlier")
-    result = evaluate_checkpoint(cfg, REPO_ROOT / "cmr" / "assets" / "compact_synth.pt")
+    status = cli_main(["eval", "--checkpoint", str(REPO_ROOT / "cmr" / "assets" / "compact_synth.pt"),
+                       "DATA.ROOT", str(root), "OUTPUT_DIR", str(tmp_path / "out"), "DEVICE", "cpu",
+                       "DATA.NUM_WORKERS", "0", "TEST.NUM_PLOTS", "1", "NUM_THREADS", "1"])
+    assert status == 0
     written = json.loads((eval_dir / "scores.json").read_text())
     assert _max_difference(written, official_scores_of_zip(eval_dir / "pred.zip", root)) < 1e-9
-    assert written == result["scores"] and result["count"] == 4
+    assert len(json.loads((eval_dir / "compact_synth.json").read_text())[0]) == 4
     assert sorted(path.name for path in eval_dir.glob("*_plot.jpg")) == ["00000000_plot.jpg"]
 
 
@@ -213,12 +211,12 @@ def test_score_command_on_a_zip_and_on_a_json(case, tmp_path, capsys):
     submission = write_submission(tmp_path / "sub" / "run.json", list(xyz), list(verts))
     archive = zip_submission(submission, tmp_path / "sub" / "pred.zip")
     reference = official_scores_of_zip(archive, root)
-    assert score.main([str(archive), "--root", str(root)]) == 0
+    assert cli_main(["score", str(archive), "--root", str(root)]) == 0
     beside = json.loads((tmp_path / "sub" / "scores.json").read_text())
     assert _max_difference(beside, reference) < 1e-9 and (tmp_path / "sub" / "pck.png").is_file()
     assert "xyz_al_auc3d" in capsys.readouterr().out
     out = tmp_path / "elsewhere" / "run_scores.json"
-    assert score.main([str(submission), "--root", str(root), "--out", str(out)]) == 0
+    assert cli_main(["score", str(submission), "--root", str(root), "--out", str(out)]) == 0
     assert json.loads(out.read_text()) == beside and (out.parent / "pck.png").is_file()
 
 
@@ -239,7 +237,7 @@ def test_score_command_errors_name_the_file_and_what_was_expected(case, tmp_path
     (tmp_path / "no_xyz").mkdir()
     cases.append(([str(short), "--root", str(tmp_path / "no_xyz")], "evaluation_xyz.json not found"))
     for argv, message in cases:
-        assert score.main(argv) == 2
+        assert cli_main(["score", *argv]) == 2
         assert re.search(message, capsys.readouterr().err), message
     assert not (tmp_path / "scores.json").exists()
 
@@ -249,7 +247,7 @@ def test_score_command_refuses_an_output_folder_under_a_regular_file(case, tmp_p
     root, xyz, verts = case
     submission = write_submission(tmp_path / "run.json", list(xyz), list(verts))
     (tmp_path / "file").write_text("x")
-    assert score.main([str(submission), "--root", str(root), "--out", str(tmp_path / "file" / "s.json")]) == 2
+    assert cli_main(["score", str(submission), "--root", str(root), "--out", str(tmp_path / "file" / "s.json")]) == 2
     assert re.search(r"output folder .*file: .*file is a regular file", capsys.readouterr().err)
 
 
@@ -266,18 +264,15 @@ def test_read_only_output_folder_is_refused(case, tmp_path, capsys):
             pass
         else:
             pytest.skip("this user can write into read-only folders (root)")
-        assert score.main([str(submission), "--root", str(root), "--out", str(folder)]) == 2
+        assert cli_main(["score", str(submission), "--root", str(root), "--out", str(folder)]) == 2
         assert re.search(r"output folder .*read_only is not writable", capsys.readouterr().err)
     finally:
         os.chmod(folder, 0o755)
 
 
-def test_evaluation_checks_the_output_folder_before_loading_anything(tmp_path):
-    from cmr.config import load_cfg
-    from cmr.engine.evaluate import evaluate_checkpoint
-
+def test_evaluation_checks_the_output_folder_before_any_inference(tmp_path, capsys):
     (tmp_path / "output").write_text("a file, not a folder")
-    cfg = load_cfg(str(REPO_ROOT / "configs" / "compact_synth.yaml"),
-                   ["DATA.ROOT", str(tmp_path / "data"), "OUTPUT_DIR", str(tmp_path / "output")])
-    with pytest.raises(ValueError, match="output is a regular file"):
-        evaluate_checkpoint(cfg, tmp_path / "no_checkpoint.pt")
+    status = cli_main(["eval", "--checkpoint", str(REPO_ROOT / "cmr" / "assets" / "compact_synth.pt"),
+                       "DATA.ROOT", str(tmp_path / "data"), "OUTPUT_DIR", str(tmp_path / "output")])
+    assert status == 2
+    assert "output is a regular file" in capsys.readouterr().err

@@ -64,11 +64,6 @@ def _config(model_name: str):
     return cfg
 
 
-def _resolve(root: str) -> Path:
-    path = Path(root)
-    return path if path.is_absolute() or path.exists() else REPO_ROOT / path
-
-
 def make_loader(dataset, batch: int, workers: int, batches: int) -> DataLoader:
     """A shuffling loader that yields ``batches`` full batches whatever the dataset size."""
     sampler = RandomSampler(dataset, replacement=True, num_samples=batch * batches)
@@ -118,14 +113,13 @@ def time_training_step(cfg, template, batch: dict, steps: int, device: torch.dev
 
 def measure(model_name: str, args: argparse.Namespace) -> DataResult:
     """Loader throughput and training-step time for one model at its configured input size."""
-    from cmr.data.freihand import FreiHANDDataset
+    from cmr.data.freihand import dataset_from_config
     from cmr.models.build import load_template
 
     cfg = _config(model_name)
+    cfg.DATA.ROOT = str(Path(args.root).absolute())
     template = load_template(args.template or cfg.MODEL.TEMPLATE)
-    dataset = FreiHANDDataset(_resolve(args.root), "training", template, input_size=cfg.MODEL.INPUT_SIZE,
-                              augment=True, rotation=cfg.DATA.ROTATION, scale_jitter=cfg.DATA.SCALE_JITTER,
-                              color_aug=cfg.DATA.COLOR_AUG)
+    dataset = dataset_from_config(cfg, "training", template, augment=True)
     torch.manual_seed(0)
     loader_rate, first = time_loader(make_loader(dataset, args.batch, args.workers, args.batches))
     batch = next(iter(make_loader(dataset, args.batch, 0, 1)))
@@ -144,8 +138,11 @@ def format_row(result: DataResult) -> str:
             f"{result.step_samples_per_second:.1f} | {result.ratio:.1f}x |")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cmr.bench.data", description=__doc__.split("\n\n")[0])
+DESCRIPTION = __doc__.split("\n\n")[0]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's options."""
     parser.add_argument("--root", default="data/FreiHAND_synth", help="dataset root laid out like FreiHAND")
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
                         help="'compact' and/or cmr_sg, cmr_pg, cmr_g")
@@ -156,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=2, help="timed training steps after one warm-up")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                         help="device of the training step (default: cuda when available)")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark and print its table."""
     args.batches += 1  # the first batch (worker start-up) is timed separately
     print(f"training step on {args.device} (torch threads: {torch.get_num_threads()}); "
           f"dataset {args.root}", flush=True)
@@ -164,7 +164,3 @@ def main(argv: list[str] | None = None) -> int:
     for model_name in args.models:
         print(format_row(measure(model_name, args)), flush=True)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

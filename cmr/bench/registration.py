@@ -130,15 +130,21 @@ def bench_full(inputs: dict, batch: int, repeats: int) -> tuple[float, float]:
     return seconds / batch, error
 
 
-def main(argv=None) -> None:
-    """Print the 2D-solver comparison and the full-registration timings."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+DESCRIPTION = __doc__.splitlines()[0]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's options."""
     parser.add_argument("--samples", type=int, default=256, help="problems for the 2D comparison")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark and print its table."""
+    """Print the 2D-solver comparison and the full-registration timings."""
     torch.set_num_threads(args.threads)
-    config = RegistrationConfig()
+    config = RegistrationConfig.defaults()
     inputs = make_inputs(max(args.samples, 32), args.seed)
     inputs_2d = {key: value[:args.samples] for key, value in inputs.items()}
 
@@ -155,7 +161,4 @@ def main(argv=None) -> None:
     for batch, repeats in ((1, 10), (32, 3)):
         seconds, error = bench_full(inputs, batch, repeats)
         print(f"{batch:>5} {seconds * 1e3:>10.2f} {error:>22.4f}")
-
-
-if __name__ == "__main__":
-    main()
+    return 0

@@ -78,13 +78,19 @@ PLAN = [("hard render (RGB+mask+depth)", 1, 20), ("hard render (RGB+mask+depth)"
 """(case, batch, timed iterations) rows of the table."""
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+DESCRIPTION = __doc__.split("\n")[0]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's options."""
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads (0: leave torch's default)")
     parser.add_argument("--ply", default=None, help="mesh to render instead of the ellipsoid")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark and print its table."""
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -97,7 +103,4 @@ def main(argv: list[str] | None = None) -> None:
         wall, cpu = time_call(cases(scenes[batch])[name], iterations, args.device)
         print(f"{name:<30}{batch:>6}{iterations:>6}{wall * 1e3:>10.1f}{batch / wall:>10.1f}"
               f"{batch / max(cpu, 1e-9):>10.1f}")
-
-
-if __name__ == "__main__":
-    main()
+    return 0

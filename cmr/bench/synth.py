@@ -21,13 +21,19 @@ def run_once(training: int, evaluation: int, versions: int, workers: int) -> dic
         return generate(root, training, evaluation, versions=versions, seed=0, workers=workers, progress=False)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cmr bench synth", description=__doc__.splitlines()[0])
+DESCRIPTION = __doc__.splitlines()[0]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's options."""
     parser.add_argument("--training", type=int, default=64, help="training annotations (default 64)")
     parser.add_argument("--evaluation", type=int, default=16, help="evaluation images (default 16)")
     parser.add_argument("--versions", type=int, default=4, help="images per training annotation (default 4)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts (default 1 2)")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark and print its table."""
     images = args.training * args.versions + args.evaluation
     print(f"synthetic FreiHAND: {args.training} annotations x {args.versions} versions + {args.evaluation} "
           f"evaluation = {images} RGB images at 224 px")
@@ -38,7 +44,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{workers:>7} {summary['seconds']:>8.2f} {summary['images_per_second']:>9.1f} "
               f"{time.process_time() - cpu:>12.2f}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

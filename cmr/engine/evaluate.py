@@ -29,10 +29,11 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from cmr.data.freihand import FreiHANDDataset
-from cmr.engine.checkpoint import load_model
+from cmr.config import load_cfg, resolve_path
+from cmr.data.freihand import dataset_from_config
+from cmr.engine.checkpoint import LoadedModel, load_checkpoint, load_model, run_config
+from cmr.engine.command import add_config_arguments, flag_overrides
 from cmr.engine.distributed import resolve_device
-from cmr.engine.inference import predict
 from cmr.engine.train import data_root, run_dir
 from cmr.evaluation import (
     PCK_PLOT_FILE,
@@ -44,16 +45,32 @@ from cmr.evaluation import (
     zip_submission,
 )
 from cmr.fileio import writable_folder
+from cmr.models.prediction import predict
+from cmr.registration import RegistrationConfig
 from cmr.vis.plot import plot_prediction
+
+DESCRIPTION = ("Evaluate a checkpoint on a FreiHAND-layout evaluation split: writes the submission JSON and "
+               "pred.zip, and scores.json + pck.png (the server's numbers on pred.zip) when the ground truth "
+               "is present. The model's configuration comes from the checkpoint; --config and KEY VALUE "
+               "overrides set the data, output and registration.")
 
 
 def default_checkpoint(cfg) -> Path:
-    """TEST.CHECKPOINT, else the run's checkpoint_best.pt, else its checkpoint_last.pt."""
+    """TEST.CHECKPOINT, else the run's checkpoint_best.pt, else its checkpoint_last.pt.
+
+    Raises FileNotFoundError saying how to name one when the run has none.
+    """
     if cfg.TEST.CHECKPOINT:
-        return Path(cfg.TEST.CHECKPOINT)
+        return resolve_path(cfg.TEST.CHECKPOINT)
     folder = run_dir(cfg) / "checkpoints"
-    best = folder / "checkpoint_best.pt"
-    return best if best.is_file() else folder / "checkpoint_last.pt"
+    for name in ("checkpoint_best.pt", "checkpoint_last.pt"):
+        if (folder / name).is_file():
+            return folder / name
+    raise FileNotFoundError(
+        f"no checkpoint to evaluate: {folder} holds neither checkpoint_best.pt nor checkpoint_last.pt. "
+        "Train the run first, or name one with --checkpoint PATH (the bundled model: "
+        "--checkpoint cmr/assets/compact_synth.pt)"
+    )
 
 
 def _crop_rgb(image: torch.Tensor) -> np.ndarray:
@@ -103,66 +120,49 @@ def write_and_score(out_dir: Path, exp_name: str, xyz: np.ndarray, verts: np.nda
             "skipped": report.skipped, "messages": report.messages, "count": len(xyz)}
 
 
-def evaluate_checkpoint(cfg, checkpoint: str | Path) -> dict:
-    """Predict the evaluation split with ``checkpoint`` and write the files listed above.
+def evaluate_model(cfg, loaded: LoadedModel) -> dict:
+    """Predict the evaluation split of ``DATA.ROOT`` with ``loaded`` and write the files listed above.
 
-    ``cfg`` supplies the data root, output folder, registration and test settings; the model
-    architecture comes from the checkpoint (or from ``cfg`` for an official CMR release).
-    Returns what :func:`write_and_score` returns.
+    cfg: the run's one configuration (:func:`cmr.engine.checkpoint.run_config`): the model's
+    crop policy frames the split's known hand box; REGISTRATION, TEST and the output folder
+    apply. Returns what :func:`write_and_score` returns.
     """
     out_dir = run_dir(cfg) / "eval"
     ground_truth = prepare_output(out_dir, cfg.EXP_NAME, data_root(cfg))
-    device = resolve_device(cfg.DEVICE)
-    if cfg.NUM_THREADS > 0:
-        torch.set_num_threads(cfg.NUM_THREADS)
-    model, model_cfg, template = load_model(checkpoint, cfg, device)
-    dataset = FreiHANDDataset(data_root(cfg), "evaluation", template, input_size=model_cfg.MODEL.INPUT_SIZE,
-                              augment=False)
+    dataset = dataset_from_config(cfg, "evaluation", loaded.template)
     loader = DataLoader(dataset, batch_size=cfg.TEST.BATCH_SIZE, shuffle=False, num_workers=cfg.DATA.NUM_WORKERS)
+    config, faces = RegistrationConfig.from_config(cfg.REGISTRATION), loaded.template.faces[0]
     xyz, verts = [], []
-    plotted = 0
     for batch in tqdm(loader, desc="evaluate", unit="batch", file=sys.stderr, dynamic_ncols=True):
-        prediction = predict(model, batch["image"], batch["K"], template, cfg.REGISTRATION)
+        prediction = predict(loaded.model, batch["image"], batch["K"], loaded.template.joint_regressor, config)
         xyz.append(prediction.joints.cpu().numpy())
         verts.append(prediction.vertices.cpu().numpy())
-        for i in range(len(batch["image"])):
-            if plotted >= cfg.TEST.NUM_PLOTS:
-                break
-            index = int(batch["index"][i])
-            plot_prediction(_crop_rgb(batch["image"][i]), prediction.sample(i), template.faces[0],
-                            batch["K"][i].numpy(), out_dir / f"{index:08d}_plot.jpg",
-                            cfg.REGISTRATION.MASK_THRESHOLD)
-            plotted += 1
+        for i, index in enumerate(batch["index"].tolist()):
+            if index < cfg.TEST.NUM_PLOTS:
+                plot_prediction(_crop_rgb(batch["image"][i]), prediction.sample(i), faces, batch["K"][i].numpy(),
+                                out_dir / f"{index:08d}_plot.jpg", config.mask_threshold)
     return write_and_score(out_dir, cfg.EXP_NAME, np.concatenate(xyz), np.concatenate(verts), ground_truth)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from cmr.config import load_cfg
-
-    parser = argparse.ArgumentParser(
-        prog="python -m cmr eval",
-        description="Evaluate a checkpoint on a FreiHAND-layout evaluation split: writes the submission "
-                    "JSON and pred.zip, and scores.json + pck.png when the ground truth is present.",
-    )
-    parser.add_argument("--config", default=None, help="YAML experiment (data root, output folder, ...)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--checkpoint`` (sugar for TEST.CHECKPOINT), ``--config`` and overrides."""
     parser.add_argument("--checkpoint", default=None,
-                        help="checkpoint file (default: TEST.CHECKPOINT, else the run's best, else last)")
-    parser.add_argument("overrides", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
-    args = parser.parse_args(argv)
-    try:
-        cfg = load_cfg(args.config, args.overrides)
-        result = evaluate_checkpoint(cfg, args.checkpoint or default_checkpoint(cfg))
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+                        help="checkpoint file (TEST.CHECKPOINT; default: the run's best, else its last)")
+    add_config_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate, print the written files and the scores."""
+    overrides = flag_overrides(args, {"checkpoint": "TEST.CHECKPOINT"}, paths=("checkpoint",))
+    path = default_checkpoint(load_cfg(args.config, overrides))
+    checkpoint = load_checkpoint(path)
+    cfg = run_config(checkpoint, path, args.config, overrides)
+    if cfg.NUM_THREADS > 0:
+        torch.set_num_threads(cfg.NUM_THREADS)
+    result = evaluate_model(cfg, load_model(checkpoint, path, cfg, resolve_device(cfg.DEVICE)))
     print(f"{result['count']} predictions: {result['submission']} and {result['zip']}")
     for message in result["messages"]:
         print(f"note: {message}", file=sys.stderr)
-    if result["scores"]:
-        for name, value in result["scores"].items():
-            print(f"  {name:14s} {value:.4f}")
+    for name, value in (result["scores"] or {}).items():
+        print(f"  {name:14s} {value:.4f}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

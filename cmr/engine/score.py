@@ -1,6 +1,6 @@
 """Score an existing FreiHAND submission file against a ground-truth folder, as the server would.
 
-``python -m cmr.engine.score SUBMISSION --root GT_FOLDER [--out scores.json]`` reads the
+``python -m cmr score SUBMISSION --root GT_FOLDER [--out scores.json]`` reads the
 submission (``.json`` ``[xyz_list, verts_list]`` or a ``.zip`` holding ``pred.json``; metres) and
 ``evaluation_xyz.json`` / ``evaluation_verts.json`` under ``GT_FOLDER``, prints every score and
 writes them (means in cm, AUCs and F-scores in [0, 1]) to ``scores.json`` beside the submission,
@@ -16,6 +16,10 @@ from pathlib import Path
 
 from cmr.evaluation import SCORES_FILE, ScoreReport, read_ground_truth, score_submission
 from cmr.fileio import writable_folder
+
+
+DESCRIPTION = ("Score a FreiHAND submission (.json or .zip) against the evaluation ground truth of a "
+               "FreiHAND-layout folder, as the official server does; writes scores.json + pck.png.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,29 +62,11 @@ def score_file(submission: Path, root: Path, out: Path | None = None) -> ScoreRe
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the command for parsed ``args``: 0 when scored, 2 (message on stderr) on an error."""
-    try:
-        report = score_file(args.submission, args.root, args.out)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    """Score and print (errors propagate to :func:`cmr.cli.main`, which reports them)."""
+    report = score_file(args.submission.absolute(), args.root.absolute(), args.out and args.out.absolute())
     for message in report.messages:
         print(f"note: {message}", file=sys.stderr)
     for name, value in report.scores.items():
         print(f"  {name:14s} {value:.6f}")
     print(f"wrote {report.scores_path} and {report.plot_path}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m cmr.engine.score",
-        description="Score a FreiHAND submission (.json or .zip) against the evaluation ground truth "
-                    "of a FreiHAND-layout folder, as the official server does; writes scores.json + pck.png.",
-    )
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

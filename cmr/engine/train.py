@@ -400,3 +400,28 @@ def train(cfg) -> dict:
     if info.is_main:
         print(json.dumps({k: v for k, v in summary.items() if k != "last"}, indent=1))
     return summary
+
+
+DESCRIPTION = (
+    "Train the model of a config on a FreiHAND-layout dataset (real or synthetic): a YAML "
+    "experiment (--config, see configs/) and KEY VALUE overrides of any config key, e.g. "
+    "TRAIN.EPOCHS 5 DATA.ROOT data/FreiHAND_synth. Outputs go to <OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>/ "
+    "(checkpoints, TensorBoard board/, history.json); a folder holding a run is only written to "
+    "when resuming it (TRAIN.RESUME last). Multi-GPU: torchrun --nproc_per_node N -m cmr train ...; "
+    "multi-node: add torchrun's --nnodes, --node_rank and --rdzv_endpoint."
+)
+
+
+def add_arguments(parser) -> None:
+    """``--config`` and ``KEY VALUE`` overrides."""
+    from cmr.engine.command import add_config_arguments
+
+    add_config_arguments(parser)
+
+
+def run(args) -> int:
+    """Train as configured."""
+    from cmr.config import load_cfg
+
+    train(load_cfg(args.config, args.overrides))
+    return 0

@@ -1,19 +1,14 @@
-"""Pinhole camera: camera-space points to pixel coordinates.
+"""The renderers' view of the pinhole camera: pixel coordinates plus depth.
 
-Conventions (OpenCV): camera space in metres with x right, y down, z forward (the camera looks
-along +z). A point (x, y, z) lands on pixel (u, v) = (fx x/z + s y/z + cx, fy y/z + cy), with
-``K = [[fx, s, cx], [0, fy, cy], [0, 0, 1]]``. Pixel centres are at integer coordinates: the
-pixel in row i and column j of an (H, W) image has its centre at (u=j, v=i) and covers
-[j - 0.5, j + 0.5] x [i - 0.5, i + 0.5], so the image spans u in [-0.5, W - 0.5].
+Conventions and the projection itself are :mod:`cmr.geometry`'s (one depth clamp,
+:data:`cmr.geometry.camera.MIN_DEPTH`); renderers also need each vertex's depth.
 """
 
 from __future__ import annotations
 
 import torch
 
-MIN_DEPTH = 1e-8
-"""Depth (metres) below which z is clamped before dividing, so points at or behind the camera
-give large but finite coordinates (and finite gradients); renderers drop such faces anyway."""
+from cmr.geometry.camera import project_points
 
 
 def project(vertices: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
@@ -27,7 +22,4 @@ def project(vertices: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
         (B, N, 3): pixel coordinates u, v (pixels) and the unchanged depth z (metres).
         Differentiable in both inputs.
     """
-    z = vertices[..., 2:]
-    normalised = vertices[..., :2] / z.clamp(min=MIN_DEPTH)
-    uv = torch.einsum("bij,bnj->bni", K[:, :2, :2], normalised) + K[:, None, :2, 2]
-    return torch.cat([uv, z], dim=-1)
+    return torch.cat([project_points(vertices, K), vertices[..., 2:]], dim=-1)

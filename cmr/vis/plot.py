@@ -10,7 +10,7 @@ Panels, left to right, each ``PANEL_PX`` square:
 5. the camera-space 3D skeleton, zoomed on the hand.
 
 The 2D outputs live in the network input; they are mapped back to the image through
-``K_input @ inv(K)`` (:func:`cmr.engine.inference.input_from_original`), so the plot works for
+the prediction's ``input_from_image`` pixel map (:mod:`cmr.geometry`), so the plot works for
 the original image of any size (letterboxed, aspect kept) as well as for the input crop itself.
 Colours are RGB throughout (matplotlib's Agg canvas, written by Pillow): no R/B swap. 3D panels
 show OpenCV camera space with y flipped so that "up" in the image is up in the plot.
@@ -28,7 +28,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
-from cmr.engine.inference import SamplePrediction, input_from_original
+from cmr.geometry.pixel_maps import apply_affine, scale_map
+from cmr.models.prediction import SamplePrediction
 from cmr.fileio import atomic_write_bytes
 from cmr.vis.overlay import render_overlay
 
@@ -55,28 +56,18 @@ def joint_colour(joint: int) -> tuple[float, float, float]:
     return WRIST_COLOUR if joint == 0 else FINGER_COLOURS[(joint - 1) // 4]
 
 
-def fit_image(image_rgb: np.ndarray, K: np.ndarray, max_side: int = MAX_PLOT_SIDE
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """Shrink an image (and its K) so its longer side is at most ``max_side`` pixels.
+def fit_image(image_rgb: np.ndarray, max_side: int = MAX_PLOT_SIDE) -> tuple[np.ndarray, np.ndarray]:
+    """Shrink an image so its longer side is at most ``max_side`` pixels.
 
-    image_rgb: (H, W, 3) uint8. K: (3, 3). Returns the image and K (unchanged if small enough),
-    K mapped with the integer-pixel-centre convention: u' = (u + 0.5) * scale - 0.5.
+    image_rgb: (H, W, 3) uint8. Returns the image (unchanged if small enough) and the (3, 3)
+    pixel map from the given image to the returned one (:func:`cmr.geometry.pixel_maps.scale_map`).
     """
     height, width = image_rgb.shape[:2]
     if max(height, width) <= max_side:
-        return image_rgb, np.asarray(K, dtype=np.float64)
+        return image_rgb, np.eye(3)
     scale = max_side / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    resized = cv2.resize(image_rgb, size, interpolation=cv2.INTER_AREA)
-    scale_x, scale_y = size[0] / width, size[1] / height
-    remap = np.array([[scale_x, 0.0, 0.5 * scale_x - 0.5], [0.0, scale_y, 0.5 * scale_y - 0.5],
-                      [0.0, 0.0, 1.0]])
-    return resized, remap @ np.asarray(K, dtype=np.float64)
-
-
-def to_image_pixels(uv: np.ndarray, image_from_input: np.ndarray) -> np.ndarray:
-    """Map (M, 2) input pixels to image pixels with a (3, 3) affine map."""
-    return uv @ image_from_input[:2, :2].T + image_from_input[:2, 2]
+    return cv2.resize(image_rgb, size, interpolation=cv2.INTER_AREA), scale_map((width, height), size)
 
 
 def silhouette_in_image(mask: np.ndarray, input_from_image: np.ndarray, image_shape: tuple[int, int],
@@ -213,19 +204,21 @@ def plot_prediction(image_rgb: np.ndarray, prediction: SamplePrediction, faces: 
                     overlay: np.ndarray | None = None) -> Path:
     """Write the 5-panel plot of one prediction as a ``5 * PANEL_PX`` x ``PANEL_PX`` JPEG.
 
-    image_rgb: (H, W, 3) uint8 RGB, the original image or the network input. prediction: the
+    image_rgb: (H, W, 3) uint8 RGB, the image the input was cut from (``prediction.input_from_image``
+    maps its pixels to the input's; the identity when it is the input). prediction: the
     image's :class:`SamplePrediction`. faces: (F, 3) int (mirrored winding for left hands).
     K: (3, 3) intrinsics of ``image_rgb`` in the prediction's camera frame.
     mask_threshold: silhouette probability shown as foreground. overlay: optional
     :func:`cmr.vis.overlay.render_overlay` of ``image_rgb`` (same size), to skip rendering again.
     Returns the written path.
     """
-    mesh_view = None if overlay is None else fit_image(overlay, K)[0]
-    image, K = fit_image(image_rgb, K)
+    mesh_view = None if overlay is None else fit_image(overlay)[0]
+    image, shown_from_image = fit_image(image_rgb)
+    K = shown_from_image @ np.asarray(K, dtype=np.float64)
     if mesh_view is None:
         mesh_view = render_overlay(image, prediction.vertices, faces, K)
-    input_from_image = input_from_original(prediction.K, K)
-    uv = to_image_pixels(prediction.uv, np.linalg.inv(input_from_image))
+    input_from_image = prediction.input_from_image @ np.linalg.inv(shown_from_image)
+    uv = apply_affine(np.linalg.inv(input_from_image), prediction.uv)
     silhouette = silhouette_in_image(prediction.mask, input_from_image, image.shape[:2], mask_threshold)
 
     figure = Figure(figsize=(5 * PANEL_PX / DPI, PANEL_PX / DPI), dpi=DPI, facecolor="white")
