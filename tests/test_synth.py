@@ -1,6 +1,8 @@
 """Synthetic FreiHAND generator: layout, formats, geometry consistency, determinism, resuming."""
 
+import argparse
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -10,8 +12,10 @@ import pytest
 import torch
 
 from cmr.data.layout import MANO_PARAMETERS, MASK_THRESHOLD, SCALE_BONE, FreiHANDLayout
-from cmr.data.synth import CONFIG_NAME, SynthConfigError, generate, main
+from cmr.cli import main
+from cmr.data.synth import generate
 from cmr.data.synth_scene import CHUNK_SIZE
+from cmr.data.synth_settings import CONFIG_NAME, SynthConfigError
 from cmr.hand import HandModel
 from cmr.mesh.ply import read_ply
 from cmr.render import rasterize
@@ -159,6 +163,30 @@ def test_mismatched_parameters_are_refused(dataset, tmp_path, capsys):
     shutil.copytree(dataset, copy)
     with pytest.raises(SynthConfigError, match="num_training: 34 there, 40 requested"):
         _generate(copy, num_training=40)
-    status = main(["--root", str(copy), "--training", str(TRAINING), "--evaluation", str(EVALUATION),
+    status = main(["synth", "--root", str(copy), "--training", str(TRAINING), "--evaluation", str(EVALUATION),
                    "--versions", "3", "--seed", "7", "--workers", "1", "--no-progress"])
     assert status == 2 and "versions: 2 there, 3 requested" in capsys.readouterr().err
+
+
+def _run_tool(argv: list[str]) -> int:
+    from cmr.tools import synth
+
+    parser = argparse.ArgumentParser()
+    synth.add_arguments(parser)
+    return synth.run(parser.parse_args(argv))
+
+
+def test_a_root_under_a_regular_file_is_refused_before_any_work(tmp_path):
+    regular = tmp_path / "a_file"
+    regular.write_text("not a folder")
+    with pytest.raises(ValueError, match=f"output folder {regular / 'root'}: {regular} is a regular file"):
+        _run_tool(["--root", str(regular / "root"), "--training", "1", "--evaluation", "0", "--no-progress"])
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="folder permissions do not bind root")
+def test_a_read_only_root_is_refused_before_any_work(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    with pytest.raises(ValueError, match=f"output folder {locked} is not writable"):
+        _run_tool(["--root", str(locked), "--training", "1", "--evaluation", "0", "--no-progress"])
+    assert not list(locked.iterdir())
