@@ -31,6 +31,7 @@ from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 from cmr.geometry.pixel_maps import apply_affine, scale_map
 from cmr.models.prediction import SamplePrediction
 from cmr.fileio import atomic_write_bytes
+from cmr.vis.colours import joint_colour
 from cmr.vis.overlay import render_overlay
 
 PANEL_PX = 300
@@ -39,21 +40,12 @@ DPI = 100
 MAX_PLOT_SIDE = 2 * PANEL_PX
 #: Parent of each joint in FreiHAND order (0 wrist; thumb, index, middle, ring, little: 4 each).
 FREIHAND_PARENTS = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 17, 18, 19)
-#: RGB colour per finger (thumb, index, middle, ring, little); the wrist is grey.
-FINGER_COLOURS = ((0.90, 0.15, 0.15), (0.95, 0.70, 0.05), (0.15, 0.75, 0.20),
-                  (0.10, 0.55, 0.95), (0.70, 0.25, 0.85))
-WRIST_COLOUR = (0.4, 0.4, 0.4)
 SILHOUETTE_COLOUR = np.array([255.0, 40.0, 40.0])
 MESH_3D_COLOUR = np.array([0.55, 0.72, 0.95])
 #: Depth (metres) of the camera glyph's small frustum.
 GLYPH_DEPTH_M = 0.08
 #: Elevation and azimuth (degrees) of the 3D views: above, behind and to the left of the camera.
 VIEW_ELEV, VIEW_AZIM = 20.0, -60.0
-
-
-def joint_colour(joint: int) -> tuple[float, float, float]:
-    """RGB colour of a FreiHAND joint (and of the bone to its parent)."""
-    return WRIST_COLOUR if joint == 0 else FINGER_COLOURS[(joint - 1) // 4]
 
 
 def fit_image(image_rgb: np.ndarray, max_side: int = MAX_PLOT_SIDE) -> tuple[np.ndarray, np.ndarray]:
