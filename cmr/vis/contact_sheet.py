@@ -5,22 +5,20 @@ the ground-truth mesh rendered translucent with the sample's own ``K``, the samp
 target outlined in yellow, and the 21 keypoints with the skeleton. Geometry that drifts shows
 at once as a mesh or skeleton off the hand, or an outline off the mesh.
 
-Run ``python -m cmr.vis.contact_sheet --root data/FreiHAND_synth`` (``--help`` for options).
+On the command line: ``python -m cmr sheet --root data/FreiHAND_synth`` (:mod:`cmr.tools.sheet`).
 """
 
 from __future__ import annotations
-
-import argparse
-from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
 from cmr.data.targets import MESH_SCALE
-from cmr.fileio import atomic_write_bytes
+from cmr.geometry.camera import project_points
+from cmr.hand.conventions import FREIHAND_PARENTS
+from cmr.vis.colours import joint_colour
 from cmr.vis.overlay import render_overlay
-from cmr.vis.plot import FREIHAND_PARENTS, joint_colour
 
 #: Opacity of the rendered mesh.
 MESH_ALPHA = 0.45
@@ -58,13 +56,15 @@ def draw_outline(tile: np.ndarray, mask: np.ndarray) -> None:
     cv2.drawContours(tile, contours, -1, OUTLINE_COLOUR, 1)
 
 
-def _project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
-    projected = points @ K.T
-    return projected[:, :2] / projected[:, 2:]
-
-
 def sample_tile(sample: dict, faces: np.ndarray | None) -> np.ndarray:
-    """One (S, S, 3) uint8 RGB tile for a training or evaluation sample dict."""
+    """One (S, S, 3) uint8 RGB tile for a training or evaluation sample dict.
+
+    Uses what the sample holds: ``image`` (3, S, S) in [-1, 1], ``K`` (3, 3) pixels of the crop,
+    the ground truth (training: ``root`` (3,) metres plus ``mesh[0]`` (V, 3) and ``xyz`` (21, 3)
+    in units of ``MESH_SCALE`` about it; evaluation: ``verts_camera`` (V, 3) and ``xyz_camera``
+    (21, 3) metres, when released), the silhouette ``mask`` (1, S/2, S/2) and ``index``.
+    ``faces`` (F, 3) of the mesh, or None to skip the mesh.
+    """
     tile = denormalise(sample["image"])
     K = sample["K"].numpy().astype(np.float64)
     if "mesh" in sample:
@@ -79,7 +79,7 @@ def sample_tile(sample: dict, faces: np.ndarray | None) -> np.ndarray:
     if "mask" in sample:
         draw_outline(tile, sample["mask"][0].numpy())
     if joints is not None:
-        draw_skeleton(tile, _project(joints.astype(np.float64), K))
+        draw_skeleton(tile, project_points(joints.astype(np.float64), K))
     cv2.putText(tile, str(sample["index"]), (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
     return tile
 
@@ -93,46 +93,3 @@ def contact_sheet(tiles: list[np.ndarray], columns: int) -> np.ndarray:
         top, left = (k // columns) * (size + gap), (k % columns) * (size + gap)
         sheet[top:top + size, left:left + size] = tile
     return sheet
-
-
-def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", default="data/FreiHAND_synth", help="dataset root laid out like FreiHAND")
-    parser.add_argument("--split", choices=("training", "evaluation"), default="training")
-    parser.add_argument("--count", type=int, default=16, help="number of samples (tiles)")
-    parser.add_argument("--out", type=Path, default=Path("out/contact_sheet.png"), help="PNG to write")
-    parser.add_argument("--template", default="template",
-                        help="template folder: 'template' (the project's hand) or CMR's release folder "
-                             "for the real FreiHAND meshes")
-    parser.add_argument("--input-size", type=int, default=224, help="crop side in pixels")
-    parser.add_argument("--no-augment", action="store_true", help="centred crops, no jitter or colour change")
-    parser.add_argument("--seed", type=int, default=0, help="sample choice and augmentation seed")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Write the contact sheet PNG; returns 0."""
-    from cmr.data.freihand import FreiHANDDataset
-    from cmr.models.build import load_template
-
-    args = _parse(argv)
-    template = load_template(args.template)
-    dataset = FreiHANDDataset(args.root, args.split, template, input_size=args.input_size,
-                              augment=not args.no_augment)
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
-    count = min(args.count, len(dataset))
-    indices = np.sort(rng.choice(len(dataset), size=count, replace=False))
-    faces = np.asarray(template.faces[0])
-    tiles = [sample_tile(dataset[int(i)], faces) for i in indices]
-    sheet = contact_sheet(tiles, columns=int(np.ceil(np.sqrt(count))))
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise ValueError(f"{args.out}: OpenCV could not encode the contact sheet")
-    atomic_write_bytes(args.out, encoded.tobytes())
-    print(f"wrote {args.out} ({count} {args.split} samples from {args.root})")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
