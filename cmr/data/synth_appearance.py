@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from cmr.geometry.camera import project_points
+
 #: Display gamma between linear shading and sRGB-like values.
 GAMMA = 2.2
 #: Skin tones (sRGB, 0-255) from very light to very dark; a sample blends two neighbours.
@@ -227,11 +229,6 @@ def sample_background(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(background, 0.0, 1.0)
 
 
-def _project(point: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """(2,) pixel coordinates of a camera-space point (3,), metres."""
-    return (K[:2, :2] @ (point[:2] / point[2])) + K[:2, 2]
-
-
 def _tube_layer(size: int, start: np.ndarray, end: np.ndarray, widths: tuple[float, float]
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Coverage (H, W) float32 of a tapered 2D tube and its cylindrical shading in [0.6, 1]."""
@@ -266,7 +263,7 @@ def draw_forearm(rng: np.random.Generator, canvas: np.ndarray, wrist: np.ndarray
     length = 0.3
     if wrist[2] + length * axis[2] < 0.15:
         length = (0.15 - wrist[2]) / axis[2]
-    start, end = _project(wrist, K), _project(wrist + length * axis, K)
+    start, end = project_points(np.stack([wrist, wrist + length * axis]), K)
     focal = K[0, 0]
     radii = np.array([0.026, 0.036]) * rng.uniform(0.85, 1.15)
     widths = (focal * radii[0] / wrist[2], focal * radii[1] / (wrist[2] + length * axis[2]))

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
+from cmr.geometry.camera import project_points
 from cmr.hand import POSE_KINDS, HandModel, sample_poses
 
 #: Annotations per chunk: the unit of parameter sampling, rendering and resuming.
@@ -33,7 +34,7 @@ CENTRE_JITTER = 7.0
 #: Pixels the projected hand keeps from the image border (224 px).
 BORDER_MARGIN = 4.0
 #: Pixel window (224 px) the hand must fit in: the whole image for training; for evaluation the
-#: fixed centre crop of the reference (47..177, see cmr.data.crop.evaluation_crop), as FreiHAND's
+#: fixed centre crop of the reference (47..177, see cmr.data.layout.EVALUATION_HAND_BOX), as FreiHAND's
 #: evaluation hands do.
 FRAME = {"training": (0.0, 223.0), "evaluation": (47.0, 177.0)}
 #: Rest frame (fingers +y, palm +z) to the upright camera view (fingers up, palm to camera).
@@ -102,9 +103,9 @@ def sample_poses_and_shapes(rng: np.random.Generator, count: int) -> tuple[np.nd
     return pose, shape
 
 
-def _projected_box(vertices: np.ndarray, focal: float, centre: np.ndarray) -> np.ndarray:
-    """[u_min, v_min, u_max, v_max] of (N, 3) camera-space points, pixels."""
-    uv = focal * vertices[:, :2] / vertices[:, 2:] + centre
+def _projected_box(vertices: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """[u_min, v_min, u_max, v_max] of (N, 3) camera-space points (metres) seen by K, pixels."""
+    uv = project_points(vertices, K)
     return np.concatenate([uv.min(axis=0), uv.max(axis=0)])
 
 
@@ -133,15 +134,15 @@ def place_hand(rng: np.random.Generator, vertices: np.ndarray, image_size: int,
     principal = middle + np.clip(rng.normal(0.0, PRINCIPAL_JITTER, 2), -8.0, 8.0) * scale
     target = middle + np.clip(rng.normal(0.0, CENTRE_JITTER, 2), -18.0, 18.0) * scale
     focal, principal = round(float(focal), 4), np.round(principal, 4)
+    K = np.array([[focal, 0.0, principal[0]], [0.0, focal, principal[1]], [0.0, 0.0, 1.0]])
     centre3d = (low + high) / 2.0
     first, last = (FRAME[split][0] + BORDER_MARGIN) * scale, (FRAME[split][1] - BORDER_MARGIN) * scale
     for _ in range(20):
         trans = np.append((target - principal) * depth / focal, depth) - centre3d
-        u0, v0, u1, v1 = _projected_box(vertices + trans, focal, principal)
+        u0, v0, u1, v1 = _projected_box(vertices + trans, K)
         if min(u0, v0) >= first and max(u1, v1) <= last:
             break
         depth *= 1.08  # too big or off the frame: step back
-    K = np.array([[focal, 0.0, principal[0]], [0.0, focal, principal[1]], [0.0, 0.0, 1.0]])
     return K, trans
 
 
