@@ -12,15 +12,22 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from cmr.data import crop as crops
 from cmr.data.augment import photometric_distort
 from cmr.data.freihand import FreiHANDDataset, read_mask
+from cmr.geometry.crop import CropJitter, CropPolicy
+from cmr.geometry.pixel_maps import apply_affine, rotation_about_optical_axis, rotation_map
 from cmr.data.layout import FREIHAND_URL, FreiHANDLayout
 from cmr.data.synth import generate
 from cmr.data.targets import MESH_SCALE, gaussian_heatmaps, half_resolution_mask
 from cmr.mesh.template import Template
-from cmr.registration import heatmaps_to_uv
+from cmr.models.outputs import heatmaps_to_uv
 from cmr.render import rasterize
+
+
+def _dataset(root, split, template=None, input_size=224, augment=True, rotation=90.0) -> FreiHANDDataset:
+    """The dataset framed by the default crop policy at ``input_size``, jittered when ``augment``."""
+    jitter = CropJitter(rotation=rotation, scale=0.2) if augment else None
+    return FreiHANDDataset(root, split, template, CropPolicy(input_size), jitter)
 
 NUM_TRAINING, NUM_EVALUATION, VERSIONS = 6, 3, 2
 
@@ -51,7 +58,7 @@ def _whole_hand(root, annotation: int) -> bool:
 # ---------------------------------------------------------------- geometry does not drift
 @pytest.mark.parametrize("size", [224, 128])
 def test_crops_keep_keypoints_and_mesh_on_the_hand(root, template, size):
-    dataset = FreiHANDDataset(root, "training", template, input_size=size)
+    dataset = _dataset(root, "training", template, input_size=size)
     faces = torch.as_tensor(template.faces[0])
     whole = [a for a in range(NUM_TRAINING) if _whole_hand(root, a)]
     assert len(whole) >= 2
@@ -75,15 +82,15 @@ def test_crops_keep_keypoints_and_mesh_on_the_hand(root, template, size):
 
 def test_rotation_moves_3d_ground_truth_with_the_image(root, template):
     """Same jitter, with and without rotation: the 3-D joints turn about the optical axis."""
-    plain = FreiHANDDataset(root, "training", template, rotation=0.0).training_sample(1, np.random.default_rng(5))
-    turned = FreiHANDDataset(root, "training", template, rotation=90.0).training_sample(1, np.random.default_rng(5))
+    plain = _dataset(root, "training", template, rotation=0.0).training_sample(1, np.random.default_rng(5))
+    turned = _dataset(root, "training", template, rotation=90.0).training_sample(1, np.random.default_rng(5))
     assert torch.allclose(plain["root"][2], turned["root"][2])  # depth is unchanged
     assert not torch.allclose(plain["root"][:2], turned["root"][:2], atol=1e-3)
     assert torch.allclose(plain["xyz"].norm(dim=1), turned["xyz"].norm(dim=1), atol=1e-5)
 
 
 def test_heatmaps_decode_to_the_keypoints(root, template):
-    dataset = FreiHANDDataset(root, "training", template, input_size=128)
+    dataset = _dataset(root, "training", template, input_size=128)
     for trial in range(6):
         sample = dataset.training_sample(trial, np.random.default_rng(trial))
         decoded, confidence = heatmaps_to_uv(sample["heatmaps"][None], 128)
@@ -96,7 +103,7 @@ def test_heatmaps_decode_to_the_keypoints(root, template):
 
 
 def test_depth_target_matches_the_rendered_mesh(root, template):
-    dataset = FreiHANDDataset(root, "training", template, input_size=128)
+    dataset = _dataset(root, "training", template, input_size=128)
     sample = dataset.training_sample(0, np.random.default_rng(3))
     vertices = (sample["root"] + MESH_SCALE * sample["mesh"][0]).double()[None]
     half_K = torch.tensor([[0.5, 0, -0.25], [0, 0.5, -0.25], [0, 0, 1]], dtype=torch.float64) @ sample["K"].double()
@@ -107,7 +114,7 @@ def test_depth_target_matches_the_rendered_mesh(root, template):
 
 
 def test_mesh_pyramid_is_the_down_selection(root, template):
-    sample = FreiHANDDataset(root, "training", template).training_sample(2, np.random.default_rng(0))
+    sample = _dataset(root, "training", template).training_sample(2, np.random.default_rng(0))
     assert [len(level) for level in sample["mesh"]] == template.num_vertices[:4]
     for level in range(3):
         selected = template.down[level] @ sample["mesh"][level].numpy()
@@ -117,7 +124,7 @@ def test_mesh_pyramid_is_the_down_selection(root, template):
 
 
 def test_evaluation_crop_intrinsics_map_ground_truth(root):
-    dataset = FreiHANDDataset(root, "evaluation", input_size=128)
+    dataset = _dataset(root, "evaluation", input_size=128)
     assert len(dataset) == NUM_EVALUATION
     sample = dataset[1]
     assert set(sample) == {"image", "K", "index", "xyz_camera", "verts_camera"}
@@ -130,7 +137,7 @@ def test_evaluation_crop_intrinsics_map_ground_truth(root):
 
 
 def test_training_without_augmentation_is_deterministic(root, template):
-    dataset = FreiHANDDataset(root, "training", template, augment=False)
+    dataset = _dataset(root, "training", template, augment=False)
     first, second = dataset[3], dataset[3]
     assert torch.equal(first["image"], second["image"]) and torch.equal(first["K"], second["K"])
     assert first["image"].shape == (3, 224, 224) and first["image"].min() >= -1 and first["image"].max() <= 1
@@ -161,18 +168,18 @@ def test_photometric_distort_is_clipped_and_reproducible():
 
 def test_rotation_homography_is_exact_for_any_intrinsics():
     K = np.array([[400.0, 0.0, 100.0], [0.0, 450.0, 120.0], [0.0, 0.0, 1.0]])
-    rotation = crops.rotation_about_optical_axis(33.0)
+    rotation = rotation_about_optical_axis(33.0)
     points = np.random.default_rng(0).uniform([-0.1, -0.1, 0.4], [0.1, 0.1, 0.8], (50, 3))
     before = points @ K.T
     after = (points @ rotation.T) @ K.T
-    moved = crops.apply_affine(crops.rotation_homography(K, rotation), before[:, :2] / before[:, 2:])
+    moved = apply_affine(rotation_map(K, rotation), before[:, :2] / before[:, 2:])
     assert np.allclose(moved, after[:, :2] / after[:, 2:], atol=1e-9)
 
 
 # ---------------------------------------------------------------- clear errors
 def test_missing_folder_names_path_and_url(tmp_path, template):
     with pytest.raises(FileNotFoundError, match=FREIHAND_URL) as error:
-        FreiHANDDataset(tmp_path / "nowhere", "training", template)
+        _dataset(tmp_path / "nowhere", "training", template)
     assert str(tmp_path / "nowhere") in str(error.value)
 
 
@@ -181,23 +188,23 @@ def test_broken_layouts_are_reported(root, template, tmp_path):
     shutil.copytree(root, broken)
     shutil.rmtree(broken / "training" / "mesh")
     with pytest.raises(FileNotFoundError, match="training/mesh") as error:
-        FreiHANDDataset(broken, "training", template)
+        _dataset(broken, "training", template)
     assert FREIHAND_URL in str(error.value)
     shutil.copytree(root / "training" / "mesh", broken / "training" / "mesh")
 
     (broken / "training" / "rgb" / "00000000.jpg").unlink()
     with pytest.raises(ValueError, match="not a positive multiple"):
-        FreiHANDDataset(broken, "training", template)
+        _dataset(broken, "training", template)
     shutil.copy(root / "training" / "rgb" / "00000000.jpg", broken / "training" / "rgb")
 
     xyz = json.loads((root / "training_xyz.json").read_text())
     (broken / "training_xyz.json").write_text(json.dumps(xyz[:-1]))
     with pytest.raises(ValueError, match="disagree"):
-        FreiHANDDataset(broken, "training", template)
+        _dataset(broken, "training", template)
 
     (broken / "evaluation_verts.json").write_text(json.dumps([[[0.0] * 3] * 778]))
     with pytest.raises(ValueError, match="evaluation_verts.json"):
-        FreiHANDDataset(broken, "evaluation")
+        _dataset(broken, "evaluation")
 
 
 # ---------------------------------------------------------------- DataLoader
@@ -208,7 +215,7 @@ def _epoch(dataset, seed: int) -> list[dict]:
 
 
 def test_dataloader_with_workers_is_reproducible(root, template):
-    dataset = FreiHANDDataset(root, "training", template, input_size=64)
+    dataset = _dataset(root, "training", template, input_size=64)
     first, again, other = _epoch(dataset, 0), _epoch(dataset, 0), _epoch(dataset, 1)
     batch = first[0]
     assert batch["image"].shape == (3, 3, 64, 64) and batch["heatmaps"].shape == (3, 21, 32, 32)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from torch import nn
 
-from cmr import REPO_ROOT
 from cmr.models.cmr_g import CMRG
 from cmr.models.cmr_pg import CMRPG
 from cmr.models.cmr_sg import CMRSG
@@ -64,12 +61,12 @@ def build_model(cfg, template) -> nn.Module:
 
 
 def load_template(spec: str):
-    """Load the template named by ``MODEL.TEMPLATE`` (see :mod:`cmr.config`)."""
+    """Load the template named by ``MODEL.TEMPLATE`` (see :mod:`cmr.config`; a relative path is
+    resolved by the configuration's one rule, :func:`cmr.config.resolve_path`)."""
+    from cmr.config import resolve_path
     from cmr.mesh.template import Template
 
-    path = Path(spec)
-    if not path.is_absolute() and not path.exists() and not path.with_suffix(".npz").exists():
-        path = REPO_ROOT / path
+    path = resolve_path(spec)
     if (path / "transform.pkl").is_file():
         return Template.from_cmr_release(path)
     if path.is_dir():
@@ -77,6 +74,6 @@ def load_template(spec: str):
     if path.with_suffix(".npz").is_file():
         return Template.load(path.parent, path.name)
     raise FileNotFoundError(
-        f"template {spec!r} not found: expected a CMR release folder (with transform.pkl), a folder "
+        f"template {spec!r} ({path}) not found: expected a CMR release folder (with transform.pkl), a folder "
         f"holding hand.npz/hand.json, or '<folder>/<name>' of a saved template"
     )

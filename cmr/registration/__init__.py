@@ -33,6 +33,11 @@ Deviations from the reference (``utils/vis.py: registration`` in SeanChenxy/Hand
   the reference uses the largest external contour only, cut or not.
 * The 2D step needs at least two confident joints (one joint fixes a ray, not a point).
 
+Modules: :mod:`~cmr.registration.settings` (the settings, all in the configuration's
+``REGISTRATION`` section, and the result), :mod:`~cmr.registration.joints` (2D step),
+:mod:`~cmr.registration.silhouette` (1D step), :mod:`~cmr.registration.fusion` (fusion, the whole).
+"""
+
 from cmr.registration.fusion import fusion_weights, register
 from cmr.registration.joints import fit_translation_2d, reprojection_errors, solve_translation_2d
 from cmr.registration.settings import Registration, RegistrationConfig

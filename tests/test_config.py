@@ -1,0 +1,77 @@
+"""The one configuration: experiment files with _BASE_, one path rule, versions, clear errors."""
+
+import pytest
+import yaml
+
+from cmr import REPO_ROOT
+from cmr.config import CONFIG_VERSION, get_cfg, load_cfg, merge_dict, read_yaml, resolve_path, upgrade_cfg
+from cmr.engine.checkpoint import run_config
+
+
+def test_base_files_are_merged_underneath(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text("MODEL:\n  NAME: cmr_g\n  INPUT_SIZE: 128\nEXP_NAME: base\n")
+    child = tmp_path / "child.yaml"
+    child.write_text(f"_BASE_: {base}\nMODEL:\n  INPUT_SIZE: 160\n")
+    cfg = load_cfg(str(child))
+    assert (cfg.MODEL.NAME, cfg.MODEL.INPUT_SIZE, cfg.EXP_NAME) == ("cmr_g", 160, "base")
+
+
+def test_the_bundled_experiment_extends_the_compact_model():
+    compact, bundled = load_cfg("configs/compact.yaml"), load_cfg("configs/compact_synth.yaml")
+    assert bundled.MODEL.BACKBONE == compact.MODEL.BACKBONE == "resnet10"
+    assert bundled.MODEL.OUT_CHANNELS == compact.MODEL.OUT_CHANNELS
+
+
+def test_base_cycles_and_malformed_yaml_name_the_file(tmp_path):
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text(f"_BASE_: {second}\n")
+    second.write_text(f"_BASE_: {first}\n")
+    with pytest.raises(ValueError, match="_BASE_ cycle"):
+        read_yaml(first)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("MODEL: [unclosed\n")
+    with pytest.raises(ValueError, match=r"broken\.yaml: malformed YAML"):
+        load_cfg(str(broken))
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("MODEL:\n  COLOUR: blue\n")
+    with pytest.raises(ValueError, match=r"unknown\.yaml"):
+        load_cfg(str(unknown))
+
+
+def test_relative_paths_resolve_below_the_repository_root(tmp_path):
+    assert resolve_path("template") == REPO_ROOT / "template"
+    assert resolve_path(tmp_path) == tmp_path
+
+
+def test_stored_configs_of_version_1_are_upgraded():
+    old = {"REGISTRATION": {"CONFIDENCE": 0.2, "SILHOUETTE": False}, "MODEL": {"NAME": "cmr_g"}}
+    upgraded = upgrade_cfg(old, "old checkpoint")
+    assert upgraded["VERSION"] == CONFIG_VERSION
+    cfg = merge_dict(get_cfg(), upgraded, "old checkpoint")
+    assert cfg.REGISTRATION.CONFIDENCE_THRESHOLD == 0.2 and cfg.REGISTRATION.USE_SILHOUETTE is False
+    with pytest.raises(ValueError, match="newer than this code"):
+        upgrade_cfg({"VERSION": CONFIG_VERSION + 1}, "future checkpoint")
+
+
+def _checkpoint(model_section: dict) -> dict:
+    cfg = get_cfg()
+    cfg.MODEL.merge_from_other_cfg(type(cfg)(model_section))
+    return {"model": {}, "cfg": cfg.dump()}
+
+
+def test_model_overrides_that_contradict_the_weights_are_refused():
+    checkpoint = _checkpoint({"NAME": "cmr_g", "INPUT_SIZE": 128})
+    cfg = run_config(checkpoint, "weights.pt", None, ["REGISTRATION.MASK_THRESHOLD", "0.4"])
+    assert (cfg.MODEL.NAME, cfg.MODEL.INPUT_SIZE, cfg.REGISTRATION.MASK_THRESHOLD) == ("cmr_g", 128, 0.4)
+    with pytest.raises(ValueError, match=r"weights\.pt: the configuration contradicts the weights .*MODEL\.INPUT_SIZE: 224 vs 128"):
+        run_config(checkpoint, "weights.pt", None, ["MODEL.INPUT_SIZE", "224"])
+    assert run_config(checkpoint, "weights.pt", None, ["MODEL.INPUT_SIZE", "128"]).MODEL.INPUT_SIZE == 128
+
+
+def test_runtime_sections_of_a_checkpoint_give_way_to_the_defaults():
+    checkpoint = _checkpoint({"NAME": "cmr_g"})
+    stored = yaml.safe_load(checkpoint["cfg"])
+    stored["REGISTRATION"]["MASK_THRESHOLD"] = 0.9
+    checkpoint["cfg"] = yaml.safe_dump(stored)
+    assert run_config(checkpoint, "weights.pt").REGISTRATION.MASK_THRESHOLD == get_cfg().REGISTRATION.MASK_THRESHOLD
