@@ -60,6 +60,28 @@ def joint_l1_loss(vertices: torch.Tensor, joints: torch.Tensor, regressor: torch
     return F.l1_loss(torch.einsum("jn,bnc->bjc", regressor.to(vertices.dtype), vertices), joints)
 
 
+def _mesh_terms(outputs: dict, target_mesh: list[torch.Tensor], loss_cfg, faces: torch.Tensor
+                ) -> dict[str, tuple[torch.Tensor, float]]:
+    """Mesh terms ``{name: (value, weight)}``: pyramid L1, normal and edge-length losses."""
+    vertices = outputs["mesh"][0]
+    return {
+        "mesh_l1": (mesh_l1_loss(outputs["mesh"], target_mesh, list(loss_cfg.MESH_L1)), 1.0),
+        "normal": (normal_loss(vertices, target_mesh[0], faces), loss_cfg.NORMAL),
+        "edge": (edge_length_loss(vertices, target_mesh[0], faces), loss_cfg.EDGE),
+    }
+
+
+def _map_terms(name: str, outputs: dict, target: torch.Tensor, weight: float, aux_weight: float
+               ) -> dict[str, tuple[torch.Tensor, float]]:
+    """2-D map terms ``{name: (value, weight)}`` of ``'heatmap'`` or ``'mask'``: BCE of the
+    final logits ``outputs[name + '_logits']`` against ``target`` (B, C, h, w) in [0, 1], and
+    ``'aux_' + name``, summed over the intermediate logits, when the model has any."""
+    terms = {name: (bce_with_logits(outputs[f"{name}_logits"], target), weight)}
+    if outputs[f"aux_{name}_logits"]:
+        terms[f"aux_{name}"] = (sum(bce_with_logits(m, target) for m in outputs[f"aux_{name}_logits"]), aux_weight)
+    return terms
+
+
 def compute_losses(
     outputs: dict,
     targets: dict,
@@ -88,37 +110,21 @@ def compute_losses(
         ``'total'``, the weighted sum.
     """
     vertices = outputs["mesh"][0]
-    device = vertices.device
-    faces = torch.as_tensor(faces, dtype=torch.long, device=device)
-    terms: dict[str, torch.Tensor] = {}
-    weights: dict[str, float] = {}
-
+    faces = torch.as_tensor(faces, dtype=torch.long, device=vertices.device)
+    weighted: dict[str, tuple[torch.Tensor, float]] = {}
     if "mesh" in targets:
-        terms["mesh_l1"] = mesh_l1_loss(outputs["mesh"], targets["mesh"], list(loss_cfg.MESH_L1))
-        weights["mesh_l1"] = 1.0
-        terms["normal"] = normal_loss(vertices, targets["mesh"][0], faces)
-        weights["normal"] = loss_cfg.NORMAL
-        terms["edge"] = edge_length_loss(vertices, targets["mesh"][0], faces)
-        weights["edge"] = loss_cfg.EDGE
+        weighted.update(_mesh_terms(outputs, targets["mesh"], loss_cfg, faces))
     if "heatmaps" in targets:
-        terms["heatmap"] = bce_with_logits(outputs["heatmap_logits"], targets["heatmaps"])
-        weights["heatmap"] = loss_cfg.HEATMAP
-        if outputs["aux_heatmap_logits"]:
-            terms["aux_heatmap"] = sum(bce_with_logits(m, targets["heatmaps"]) for m in outputs["aux_heatmap_logits"])
-            weights["aux_heatmap"] = loss_cfg.AUX_HEATMAP
+        weighted.update(_map_terms("heatmap", outputs, targets["heatmaps"], loss_cfg.HEATMAP, loss_cfg.AUX_HEATMAP))
     if "mask" in targets:
         mask = targets["mask"]
         mask = mask.unsqueeze(1) if mask.ndim == 3 else mask
-        terms["mask"] = bce_with_logits(outputs["mask_logits"], mask)
-        weights["mask"] = loss_cfg.MASK
-        if outputs["aux_mask_logits"]:
-            terms["aux_mask"] = sum(bce_with_logits(m, mask) for m in outputs["aux_mask_logits"])
-            weights["aux_mask"] = loss_cfg.AUX_MASK
+        weighted.update(_map_terms("mask", outputs, mask, loss_cfg.MASK, loss_cfg.AUX_MASK))
     if "xyz" in targets and loss_cfg.JOINT_3D > 0:
-        regressor = torch.as_tensor(joint_regressor, device=device)
-        terms["joint_3d"] = joint_l1_loss(vertices, targets["xyz"], regressor)
-        weights["joint_3d"] = loss_cfg.JOINT_3D
-    if not terms:
+        regressor = torch.as_tensor(joint_regressor, device=vertices.device)
+        weighted["joint_3d"] = (joint_l1_loss(vertices, targets["xyz"], regressor), loss_cfg.JOINT_3D)
+    if not weighted:
         raise ValueError(f"no loss term has a target; targets hold {sorted(targets)}")
-    terms["total"] = sum(weights[name] * value for name, value in terms.items())
+    terms = {name: value for name, (value, _) in weighted.items()}
+    terms["total"] = sum(weight * value for value, weight in weighted.values())
     return terms
