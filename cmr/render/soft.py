@@ -153,6 +153,59 @@ def background_image(background: torch.Tensor | None, batch: int, height: int, w
     return background.to(like).expand(batch, height, width, 3)
 
 
+def _kept_faces(vertices: torch.Tensor, faces: torch.Tensor, K: torch.Tensor, settings: SoftSettings,
+                colours: torch.Tensor | None, light: DirectionalLight | None) -> _FaceData:
+    """Project the (B, N, 3) vertices (metres) with K (B, 3, 3) and keep the faces in front of
+    ``near`` with a non-degenerate (or, when culling, front-facing) screen triangle; with
+    ``colours`` (B, N, 3), also their corner albedo, normals and per-face light."""
+    screen = project(vertices, K.to(vertices.dtype))
+    face_screen = screen[:, faces]  # (B, F, 3, 3)
+    with torch.no_grad():
+        uv = face_screen[..., :2]
+        edge1, edge2 = uv[:, :, 1] - uv[:, :, 0], uv[:, :, 2] - uv[:, :, 0]
+        area2 = edge1[..., 0] * edge2[..., 1] - edge1[..., 1] * edge2[..., 0]
+        keep = (face_screen[..., 2] > settings.near).all(dim=-1)
+        keep &= area2 < 0 if settings.cull_backfaces else area2 != 0
+    sample, face = keep.nonzero(as_tuple=True)
+    data = _FaceData(face_screen[sample, face], sample, None, None, None)
+    if colours is not None:
+        light = light or DirectionalLight.default(vertices.dtype, vertices.device)
+        corner_index = faces[face]
+        data.albedo = colours[sample[:, None], corner_index]
+        data.normals = vertex_normals(vertices, faces)[sample[:, None], corner_index]
+        data.light = tuple(x.index_select(0, sample) for x in light.per_sample(vertices.shape[0]))
+    return data
+
+
+def _composite(pixel: torch.Tensor, log_miss: torch.Tensor, logit: torch.Tensor, depth: torch.Tensor,
+               colour: torch.Tensor | None, settings: SoftSettings, shape: tuple[int, int, int],
+               background: torch.Tensor | None, like: torch.Tensor) -> SoftImages:
+    """Aggregate the p face-pixel pairs (see :func:`_tile_pairs`; ``colour`` (p, 3) or None)
+    into the (B, H, W) = ``shape`` images, in the dtype and on the device of ``like``."""
+    batch, height, width = shape
+    size = batch * height * width
+    silhouette = -torch.expm1(like.new_zeros(size).index_add(0, pixel, log_miss))
+
+    background_logit = settings.background_eps / settings.gamma
+    shift = like.new_full((size,), background_logit)
+    shift.scatter_reduce_(0, pixel, logit.detach(), "amax")
+    weight = torch.exp(logit - shift.index_select(0, pixel))
+    background_weight = torch.exp(background_logit - shift)
+    total = background_weight + like.new_zeros(size).index_add(0, pixel, weight)
+    soft_depth = (background_weight * settings.background_depth
+                  + like.new_zeros(size).index_add(0, pixel, weight * depth)) / total
+
+    image = None
+    if colour is not None:
+        background = background_image(background, batch, height, width, like).reshape(size, 3)
+        image = (background_weight[:, None] * background
+                 + like.new_zeros(size, 3).index_add(0, pixel, weight[:, None] * colour)
+                 ) / total[:, None]
+        image = image.view(batch, height, width, 3)
+    return SoftImages(silhouette.view(batch, height, width), soft_depth.view(batch, height, width),
+                      image)
+
+
 def soft_rasterize(vertices: torch.Tensor, faces: torch.Tensor, K: torch.Tensor,
                    image_size: tuple[int, int], settings: SoftSettings | None = None,
                    colours: torch.Tensor | None = None, light: DirectionalLight | None = None,
@@ -174,49 +227,15 @@ def soft_rasterize(vertices: torch.Tensor, faces: torch.Tensor, K: torch.Tensor,
     """
     settings = settings or SoftSettings()
     batch, height, width = vertices.shape[0], *image_size
-    screen = project(vertices, K.to(vertices.dtype))
-    face_screen = screen[:, faces]  # (B, F, 3, 3)
-    with torch.no_grad():
-        uv = face_screen[..., :2]
-        edge1, edge2 = uv[:, :, 1] - uv[:, :, 0], uv[:, :, 2] - uv[:, :, 0]
-        area2 = edge1[..., 0] * edge2[..., 1] - edge1[..., 1] * edge2[..., 0]
-        keep = (face_screen[..., 2] > settings.near).all(dim=-1)
-        keep &= area2 < 0 if settings.cull_backfaces else area2 != 0
-    sample, face = keep.nonzero(as_tuple=True)
-    data = _FaceData(face_screen[sample, face], sample, None, None, None)
-    if colours is not None:
-        light = light or DirectionalLight.default(vertices.dtype, vertices.device)
-        corner_index = faces[face]
-        data.albedo = colours[sample[:, None], corner_index]
-        data.normals = vertex_normals(vertices, faces)[sample[:, None], corner_index]
-        data.light = tuple(x.index_select(0, sample) for x in light.per_sample(batch))
-
+    data = _kept_faces(vertices, faces, K, settings, colours, light)
     groups = tile_groups(pixel_boxes(data.corners[..., :2].detach(), settings.margin, height, width),
                          height, width)
     pairs = [_tile_pairs(data, group, settings, height, width) for group in groups]
-    pixel = torch.cat([p[0] for p in pairs]) if pairs else sample.new_zeros(0)
+    pixel = torch.cat([p[0] for p in pairs]) if pairs else data.sample.new_zeros(0)
     log_miss, logit, depth = (torch.cat([p[i] for p in pairs]) if pairs else vertices.new_zeros(0)
                               for i in (1, 2, 3))
-
-    size = batch * height * width
-    silhouette = -torch.expm1(vertices.new_zeros(size).index_add(0, pixel, log_miss))
-
-    background_logit = settings.background_eps / settings.gamma
-    shift = vertices.new_full((size,), background_logit)
-    shift.scatter_reduce_(0, pixel, logit.detach(), "amax")
-    weight = torch.exp(logit - shift.index_select(0, pixel))
-    background_weight = torch.exp(background_logit - shift)
-    total = background_weight + vertices.new_zeros(size).index_add(0, pixel, weight)
-    soft_depth = (background_weight * settings.background_depth
-                  + vertices.new_zeros(size).index_add(0, pixel, weight * depth)) / total
-
-    image = None
+    colour = None
     if colours is not None:
         colour = torch.cat([p[4] for p in pairs]) if pairs else vertices.new_zeros(0, 3)
-        background = background_image(background, batch, height, width, vertices).reshape(size, 3)
-        image = (background_weight[:, None] * background
-                 + vertices.new_zeros(size, 3).index_add(0, pixel, weight[:, None] * colour)
-                 ) / total[:, None]
-        image = image.view(batch, height, width, 3)
-    return SoftImages(silhouette.view(batch, height, width), soft_depth.view(batch, height, width),
-                      image)
+    return _composite(pixel, log_miss, logit, depth, colour, settings, (batch, height, width), background,
+                      like=vertices)
