@@ -91,6 +91,7 @@ def _render_task(task: ChunkTask) -> int:
 
 
 def _init_worker() -> None:
+    """Run torch and OpenCV on one thread in this process (each pool worker, or the parent)."""
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
 

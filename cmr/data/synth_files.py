@@ -39,6 +39,7 @@ def sample_paths(layout: FreiHANDLayout, settings: SynthSettings, split: str, in
 
 
 def _encode(extension: str, image: np.ndarray, params: list[int]) -> bytes:
+    """``image`` (H, W) or (H, W, 3) BGR encoded by OpenCV as ``extension`` with ``params``."""
     ok, data = cv2.imencode(extension, image, params)
     if not ok:
         raise RuntimeError(f"OpenCV could not encode a {extension} image")
