@@ -261,11 +261,27 @@ def apply_overrides(cfg: CN, overrides: list[str] | None) -> CN:
     overrides = list(overrides or [])
     if len(overrides) % 2:
         raise ValueError(f"overrides must be KEY VALUE pairs, got {len(overrides)} items: {overrides}")
+    for index in range(0, len(overrides), 2):  # a whole number for a float key means that float
+        if isinstance(_current_value(cfg, overrides[index]), float):
+            try:
+                overrides[index + 1] = repr(float(overrides[index + 1]))
+            except (TypeError, ValueError):
+                pass
     try:
         cfg.merge_from_list(overrides)
     except (KeyError, ValueError, AssertionError) as error:
         raise ValueError(f"bad override in {overrides}: {error}") from None
     return cfg
+
+
+def _current_value(cfg: CN, key: str):
+    """The value at a dotted ``key`` of ``cfg``, or None when the key does not exist."""
+    node = cfg
+    for part in str(key).split("."):
+        if not isinstance(node, CN) or part not in node:
+            return None
+        node = node[part]
+    return node
 
 
 def load_cfg(path: str | None = None, overrides: list[str] | None = None, freeze: bool = True) -> CN:

@@ -233,9 +233,9 @@ def test_dataloader_with_workers_is_reproducible(root, template):
 def test_contact_sheet_writes_a_grid(root, tmp_path):
     import cv2
 
-    from cmr.vis.contact_sheet import main
+    from cmr.cli import main
 
     out = tmp_path / "sheet.png"
-    assert main(["--root", str(root), "--count", "4", "--input-size", "64", "--out", str(out)]) == 0
+    assert main(["sheet", "--root", str(root), "--count", "4", "--input-size", "64", "--out", str(out)]) == 0
     sheet = cv2.imread(str(out))
     assert sheet.shape == (2 * 64 + 2, 2 * 64 + 2, 3) and sheet.std() > 10

@@ -24,7 +24,6 @@ from cmr.evaluation import (
     write_submission,
     zip_submission,
 )
-from cmr.engine import score
 
 SAMPLES = 5
 

@@ -12,7 +12,8 @@ from cmr import REPO_ROOT
 from cmr.config import load_cfg
 from cmr.engine import train as train_module
 from cmr.engine.checkpoint import load_checkpoint
-from cmr.engine.train import TrainingDiverged, run_dir, train
+from cmr.engine.runs import run_dir
+from cmr.engine.train import TrainingDiverged, train
 from cmr.models.build import build_model, load_template
 
 

@@ -64,7 +64,7 @@ TEMPLATE_MISMATCH_TOLERANCE = 0.01
 def _missing(path: Path, what: str) -> FileNotFoundError:
     return FileNotFoundError(
         f"{path}: {what} not found. Expected a dataset laid out like FreiHAND "
-        f"(get it from {FREIHAND_URL}, or write a synthetic one with cmr.data.synth)"
+        f"(get it from {FREIHAND_URL}, or write a synthetic one with ./scripts/make_synthetic.sh)"
     )
 
 

@@ -39,7 +39,7 @@ from cmr.engine.command import NothingProduced, add_config_arguments, flag_overr
 from cmr.engine.distributed import resolve_device
 from cmr.engine.hand_presence import hand_presence
 from cmr.engine.inference import predict_images
-from cmr.engine.train import run_dir
+from cmr.engine.runs import run_dir
 from cmr.fileio import OutputFolder
 from cmr.geometry.camera import intrinsics_from_fov, mirror_faces, validate_intrinsics
 from cmr.geometry.crop import CropPolicy
@@ -134,12 +134,12 @@ def load_input(path: Path, output_id: str, fov_deg: float) -> DemoInput:
 def write_outputs(item: DemoInput, prediction, faces: np.ndarray, folder: OutputFolder,
                   mask_threshold: float) -> None:
     """Write ``<id>_mesh.ply``, ``<id>_overlay.jpg`` and ``<id>_plot.jpg`` of one image."""
-    mesh = write_ply(folder.path / f"{item.id}_mesh.ply", prediction.vertices, faces)
+    mesh, overlay_path, plot = (folder.path / f"{item.id}_{kind}" for kind in ("mesh.ply", "overlay.jpg", "plot.jpg"))
+    folder.record(mesh, overlay_path, plot)  # recorded first: an interrupted run's files go next time too
+    write_ply(mesh, prediction.vertices, faces)
     overlay = render_overlay(item.image, prediction.vertices, faces, item.K)
-    overlay_path = write_rgb_jpeg(folder.path / f"{item.id}_overlay.jpg", overlay)
-    plot = plot_prediction(item.image, prediction, faces, item.K, folder.path / f"{item.id}_plot.jpg",
-                           mask_threshold, overlay=overlay)
-    folder.record(mesh, overlay_path, plot)
+    write_rgb_jpeg(overlay_path, overlay)
+    plot_prediction(item.image, prediction, faces, item.K, plot, mask_threshold, overlay=overlay)
 
 
 def _warn(summary: DemoSummary, name: str, reason: str) -> None:
@@ -189,7 +189,7 @@ def _run_batch(batch: list[DemoInput], loaded: LoadedModel, faces: np.ndarray, c
     prediction = predict_images(loaded.model, [item.image for item in batch], [item.K for item in batch],
                                 loaded.template.joint_regressor, config, CropPolicy.from_config(cfg.MODEL),
                                 bool(cfg.DEMO.LEFT))
-    found, reasons = hand_presence(prediction)
+    found, reasons = hand_presence(prediction, [item.image for item in batch])
     for index, item in enumerate(batch):
         if not found[index]:
             _warn(summary, item.name, f"no hand found ({reasons[index]})")

@@ -34,7 +34,7 @@ from cmr.data.freihand import dataset_from_config
 from cmr.engine.checkpoint import LoadedModel, load_checkpoint, load_model, run_config
 from cmr.engine.command import add_config_arguments, flag_overrides
 from cmr.engine.distributed import resolve_device
-from cmr.engine.train import data_root, run_dir
+from cmr.engine.runs import data_root, run_dir
 from cmr.evaluation import (
     PCK_PLOT_FILE,
     SCORES_FILE,

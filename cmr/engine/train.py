@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +29,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from cmr.config import resolve_path
 from cmr.data.freihand import dataset_from_config
 from cmr.engine.checkpoint import load_checkpoint, load_weights, model_conflicts, save_checkpoint, stored_config
 from cmr.engine.distributed import ProcessInfo, any_process, barrier, close_process, init_process
-from cmr.fileio import atomic_write_bytes, atomic_write_json, writable_folder
+from cmr.engine.runs import check_run_folder, data_root, epoch_seed, rng_state, run_dir, seed_everything, set_rng_state
+from cmr.fileio import atomic_write_bytes, atomic_write_json
 from cmr.models.build import build_model, load_template
 from cmr.models.losses import compute_losses
 from cmr.models.outputs import decode_outputs
@@ -51,62 +50,6 @@ class TrainState:
     epoch: int = 0  # next epoch to run
     best_metric: float = math.inf
     history: list[dict] = field(default_factory=list)
-
-
-def run_dir(cfg) -> Path:
-    """``<OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>`` (relative OUTPUT_DIR: below the repository root)."""
-    return resolve_path(cfg.OUTPUT_DIR) / cfg.DATA.NAME / cfg.EXP_NAME
-
-
-def data_root(cfg) -> Path:
-    """``DATA.ROOT`` (relative: below the repository root)."""
-    return resolve_path(cfg.DATA.ROOT)
-
-
-def check_run_folder(cfg) -> Path:
-    """The run folder, writable, and holding no earlier run unless this one resumes it.
-
-    Raises ValueError naming the folder: a fresh start into a folder with checkpoints or a
-    history would overwrite that run (resume it with ``TRAIN.RESUME last``, or pick another
-    ``EXP_NAME`` / ``OUTPUT_DIR``).
-    """
-    folder = run_dir(cfg)
-    earlier = [path for path in (folder / "checkpoints" / "checkpoint_last.pt", folder / "history.json")
-               if path.exists()]
-    if earlier and not cfg.TRAIN.RESUME:
-        raise ValueError(
-            f"{folder} already holds a run ({', '.join(path.name for path in earlier)}); training from "
-            "scratch would overwrite it. Resume it with TRAIN.RESUME last, or choose another EXP_NAME "
-            "or OUTPUT_DIR for a new run"
-        )
-    writable_folder(folder / "checkpoints")
-    return folder
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _epoch_seed(cfg, epoch: int, rank: int) -> int:
-    return cfg.TRAIN.SEED * 1_000_003 + epoch * 1_009 + rank
 
 
 def build_datasets(cfg, template):
@@ -146,7 +89,7 @@ def _loader(dataset, cfg, info: ProcessInfo, epoch: int, shuffle: bool, batch_si
     return DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, num_workers=cfg.DATA.NUM_WORKERS,
         drop_last=drop_last, pin_memory=info.device.type == "cuda",
-        generator=torch.Generator().manual_seed(_epoch_seed(cfg, epoch, info.rank)),
+        generator=torch.Generator().manual_seed(epoch_seed(cfg, epoch, info.rank)),
     )
 
 
@@ -221,7 +164,7 @@ class Trainer:
     # ------------------------------------------------------------------ one epoch
     def _train_epoch(self, epoch: int) -> dict:
         cfg, info = self.cfg, self.info
-        seed_everything(_epoch_seed(cfg, epoch, info.rank))
+        seed_everything(epoch_seed(cfg, epoch, info.rank))
         loader = _loader(self.training_set, cfg, info, epoch, True, cfg.TRAIN.BATCH_SIZE, True)
         steps = len(loader) if not cfg.TRAIN.MAX_STEPS_PER_EPOCH else min(len(loader), cfg.TRAIN.MAX_STEPS_PER_EPOCH)
         if steps == 0:

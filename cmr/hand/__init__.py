@@ -7,10 +7,9 @@ A MANO-like right hand owned by the project (no licensed data): 778 vertices, 16
 from cmr.hand.assets import HandAssets, build_hand_assets
 from cmr.hand.model import HandModel, HandOutput
 from cmr.hand.poses import POSE_KINDS, clamp_to_limits, local_angles, sample_poses, within_limits
-from cmr.hand.skeleton import (
+from cmr.hand.conventions import (
     FREIHAND_NAMES,
     FREIHAND_TO_MANO,
-    JOINT_LIMITS,
     JOINT_NAMES,
     MANO21_NAMES,
     MANO_TO_FREIHAND,
@@ -18,6 +17,7 @@ from cmr.hand.skeleton import (
     NUM_KEYPOINTS,
     PARENTS,
 )
+from cmr.hand.skeleton import JOINT_LIMITS
 
 __all__ = [
     "FREIHAND_NAMES", "FREIHAND_TO_MANO", "JOINT_LIMITS", "JOINT_NAMES", "MANO21_NAMES",

@@ -11,7 +11,8 @@ import torch
 from cmr.hand.regressor import fit_joint_regressor
 from cmr.hand.rest_mesh import generate_rest_hand
 from cmr.hand.shape import shape_blend_directions
-from cmr.hand.skeleton import MANO_TO_FREIHAND, NUM_ARTICULATED_JOINTS, PARENTS, joint_frames
+from cmr.hand.conventions import MANO_TO_FREIHAND, NUM_ARTICULATED_JOINTS, PARENTS
+from cmr.hand.skeleton import joint_frames
 from cmr.hand.skinning import axis_angle_to_matrix, forward_kinematics, linear_blend_skinning, smooth_skin_weights
 
 #: Averaging steps that spread the skinning weights across each joint (about +-1.5 rings).

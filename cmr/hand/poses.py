@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 
 from cmr.hand.assets import build_hand_assets
-from cmr.hand.skeleton import DIGIT_JOINTS, JOINT_LIMITS, NUM_ARTICULATED_JOINTS
+from cmr.hand.conventions import NUM_ARTICULATED_JOINTS
+from cmr.hand.skeleton import DIGIT_JOINTS, JOINT_LIMITS
 
 POSE_KINDS = ("fist", "pinch", "point", "open", "grasp", "random")
 FINGER_NAMES = ("index", "middle", "ring", "little")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import nnls
 
-from cmr.hand.skeleton import NUM_ARTICULATED_JOINTS, PARENTS
+from cmr.hand.conventions import NUM_ARTICULATED_JOINTS, PARENTS
 
 #: Radius (metres) around a rest joint within which vertices may take regressor weight.
 CANDIDATE_RADIUS = 0.03

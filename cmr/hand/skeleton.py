@@ -37,18 +37,7 @@ import math
 
 import numpy as np
 
-from cmr.hand.conventions import (  # noqa: F401  (the skeleton's tables, defined once there)
-    NUM_ARTICULATED_JOINTS,
-    NUM_KEYPOINTS,
-    JOINT_NAMES,
-    PARENTS,
-    TIP_NAMES,
-    TIP_PARENTS,
-    MANO21_NAMES,
-    MANO_TO_FREIHAND,
-    FREIHAND_TO_MANO,
-    FREIHAND_NAMES,
-)
+from cmr.hand.conventions import NUM_ARTICULATED_JOINTS, PARENTS, TIP_PARENTS
 
 #: Joint ids of each digit from its root outwards (MCP/PIP/DIP, thumb CMC/MCP/IP).
 DIGIT_JOINTS = {

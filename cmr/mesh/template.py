@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from cmr.fileio import atomic_write_bytes, atomic_write_json, npz_bytes
-from cmr.hand.skeleton import MANO_TO_FREIHAND
+from cmr.hand.conventions import MANO_TO_FREIHAND
 from cmr.mesh.decimate import build_pyramid
 from cmr.mesh.ply import read_ply
 from cmr.mesh.spiral import spiral_indices

@@ -28,9 +28,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
-from cmr.geometry.pixel_maps import apply_affine, scale_map
-from cmr.models.prediction import SamplePrediction
 from cmr.fileio import atomic_write_bytes
+from cmr.geometry.pixel_maps import apply_affine, scale_map
+from cmr.hand.conventions import FREIHAND_PARENTS
+from cmr.models.prediction import SamplePrediction
 from cmr.vis.colours import joint_colour
 from cmr.vis.overlay import render_overlay
 
@@ -38,8 +39,6 @@ PANEL_PX = 300
 DPI = 100
 #: Images are shrunk to at most this side before plotting (the panels are PANEL_PX wide).
 MAX_PLOT_SIDE = 2 * PANEL_PX
-#: Parent of each joint in FreiHAND order (0 wrist; thumb, index, middle, ring, little: 4 each).
-FREIHAND_PARENTS = (-1, 0, 1, 2, 3, 0, 5, 6, 7, 0, 9, 10, 11, 0, 13, 14, 15, 0, 17, 18, 19)
 SILHOUETTE_COLOUR = np.array([255.0, 40.0, 40.0])
 MESH_3D_COLOUR = np.array([0.55, 0.72, 0.95])
 #: Depth (metres) of the camera glyph's small frustum.
