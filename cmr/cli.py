@@ -26,6 +26,7 @@ COMMANDS = {
     "synth": ("cmr.tools.synth", "generate the synthetic FreiHAND-layout dataset"),
     "sheet": ("cmr.tools.sheet", "a contact sheet of dataset samples with keypoints and mesh overlaid"),
     "template": ("cmr.tools.template_command", "build the hand template bundle, or convert CMR's released files"),
+    "samples": ("cmr.tools.samples", "bundle demo inputs and their ground truth from a FreiHAND-layout set"),
 }
 #: Benchmark name -> module with add_arguments/run.
 BENCHMARKS = {
