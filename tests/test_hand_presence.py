@@ -50,6 +50,7 @@ def decide(loaded, images: list[np.ndarray], Ks: list[np.ndarray], left: bool = 
 
 
 def fov_intrinsics(images: list[np.ndarray]) -> list[np.ndarray]:
+    """(3, 3) intrinsics of each image from the benchmark's field of view."""
     return [intrinsics_from_fov(image.shape[1], image.shape[0], bench.FOV_DEG) for image in images]
 
 

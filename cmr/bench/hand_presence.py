@@ -268,7 +268,8 @@ def negative_sets(args, ge: tuple[ImageSet, list[np.ndarray]] | None, sign_root:
             image_set = ImageSet(f"{name} ({side})", hand=False, left=left)
             for image_name, image in images.items():
                 image_set.add(image_name, image)
-            sets.append(image_set)
+            if image_set.names:
+                sets.append(image_set)
         if photos.names:
             sets.append(ImageSet(f"{photos.name} ({side})", False, left, photos.names, photos.images, photos.Ks))
     return sets
@@ -328,9 +329,11 @@ def print_errors(rows: list[tuple[ImageSet, dict[str, np.ndarray], np.ndarray]])
                   + ", ".join(image_set.names[i] for i in wrong[:12]) + (" ..." if len(wrong) > 12 else ""))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cmr.bench.hand_presence",
-                                     description="Hand / no-hand decision on real hands and hand-free images.")
+DESCRIPTION = "Hand / no-hand decision on real hands and on images without a hand."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's options (sets whose folder is missing are skipped)."""
     parser.add_argument("--checkpoint", type=Path, default=REPO_ROOT / "cmr" / "assets" / "compact_synth.pt")
     parser.add_argument("--ge-root", type=Path, default=DATA_ROOT / "ge_real_dev")
     parser.add_argument("--freihand-samples", type=Path, default=DATA_ROOT / "freihand_samples")
@@ -338,7 +341,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--count", type=int, default=200,
                         help="sign-language photos (and a quarter as many synthetic backgrounds)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    return parser
 
 
 def hand_sets(args) -> tuple[list[ImageSet], tuple[ImageSet, list[np.ndarray]] | None, Path | None]:
@@ -361,11 +363,10 @@ def hand_sets(args) -> tuple[list[ImageSet], tuple[ImageSet, list[np.ndarray]] |
     return sets, ge, sign_root
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Print the table of the hand / no-hand decision; returns 0."""
+def run(args: argparse.Namespace) -> int:
+    """Predict every set and print the table, the margins and the wrong decisions; returns 0."""
     from cmr.engine.checkpoint import load_checkpoint, load_model, run_config
 
-    args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     checkpoint = load_checkpoint(args.checkpoint)
     with warnings.catch_warnings():
@@ -379,6 +380,13 @@ def main(argv: list[str] | None = None) -> int:
     print_margins(rows)
     print_errors(rows)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cmr.bench.hand_presence [options]``; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m cmr.bench.hand_presence", description=DESCRIPTION)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
