@@ -36,6 +36,7 @@ BENCHMARKS = {
     "registration": "cmr.bench.registration",
     "render": "cmr.bench.render",
     "hand_presence": "cmr.bench.hand_presence",
+    "paths": "cmr.bench.paths",
 }
 
 #: Errors reported as ``error: ...`` (exit 2) instead of a traceback.

@@ -172,6 +172,9 @@ _C.DEMO.CHECKPOINT = ""
 _C.DEMO.FOV = 45.0
 #: The images show left hands (mirrored in and out).
 _C.DEMO.LEFT = False
+#: Re-crops after the whole-image pass: each frames the hand found in the previous pass with
+#: the model's crop policy (cmr.engine.inference.predict_images).
+_C.DEMO.PASSES = 2
 
 # ------------------------------------------------------------------ run
 #: Version of the configuration's keys; stored configurations of older versions are upgraded

@@ -53,7 +53,7 @@ def sample_image(freihand_samples_dir):
 def _predict(compact, images, Ks, left=False):
     cfg, model, template = compact
     return predict_images(model, images, Ks, template.joint_regressor, RegistrationConfig.from_config(cfg.REGISTRATION),
-                          CropPolicy.from_config(cfg.MODEL), left)
+                          CropPolicy.from_config(cfg.MODEL), int(cfg.DEMO.PASSES), left)
 
 
 def test_predict_shapes_and_consistency(compact, sample_image):

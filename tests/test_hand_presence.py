@@ -45,7 +45,7 @@ def decide(loaded, images: list[np.ndarray], Ks: list[np.ndarray], left: bool = 
     """(prediction, found (B,) bool tensor, reasons) for images predicted as the demo does."""
     prediction = predict_images(loaded.model, images, Ks, loaded.template.joint_regressor,
                                 RegistrationConfig.from_config(loaded.cfg.REGISTRATION),
-                                CropPolicy.from_config(loaded.cfg.MODEL), left)
+                                CropPolicy.from_config(loaded.cfg.MODEL), int(loaded.cfg.DEMO.PASSES), left)
     return (prediction, *hand_presence(prediction, images))
 
 

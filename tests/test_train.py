@@ -26,13 +26,18 @@ def tiny_dataset(tmp_path_factory):
     return root
 
 
-def tiny_cfg(root, out, *extra):
+COMPACT_SYNTH = str(REPO_ROOT / "configs" / "compact_synth.yaml")
+
+
+def tiny_overrides(root, out, *extra) -> list[str]:
     """The compact model at 64 px, 2 steps of batch 2 per epoch, everything in ``out``."""
-    return load_cfg(str(REPO_ROOT / "configs" / "compact_synth.yaml"), [
-        "DATA.ROOT", str(root), "OUTPUT_DIR", str(out), "DEVICE", "cpu", "DATA.NUM_WORKERS", "0",
-        "MODEL.INPUT_SIZE", "64", "TRAIN.BATCH_SIZE", "2", "TRAIN.MAX_STEPS_PER_EPOCH", "2",
-        "TRAIN.EPOCHS", "2", "TRAIN.DECAY_STEP", "[1]", "TEST.BATCH_SIZE", "4", *extra,
-    ])
+    return ["DATA.ROOT", str(root), "OUTPUT_DIR", str(out), "DEVICE", "cpu", "DATA.NUM_WORKERS", "0",
+            "MODEL.INPUT_SIZE", "64", "TRAIN.BATCH_SIZE", "2", "TRAIN.MAX_STEPS_PER_EPOCH", "2",
+            "TRAIN.EPOCHS", "2", "TRAIN.DECAY_STEP", "[1]", "TEST.BATCH_SIZE", "4", *extra]
+
+
+def tiny_cfg(root, out, *extra):
+    return load_cfg(COMPACT_SYNTH, tiny_overrides(root, out, *extra))
 
 
 def _step_losses(history):
@@ -81,6 +86,21 @@ def test_resume_without_a_checkpoint_names_the_file(tiny_dataset, tmp_path):
         train(tiny_cfg(tiny_dataset, tmp_path, "TRAIN.RESUME", "last"))
 
 
+def test_an_existing_run_is_only_resumed_never_overwritten(tiny_dataset, tmp_path):
+    cfg = tiny_cfg(tiny_dataset, tmp_path, "TRAIN.EPOCHS", "1")
+    train(cfg)
+    folder = run_dir(cfg)
+    before = {name: (folder / name).read_bytes() for name in ("history.json", "checkpoints/checkpoint_last.pt")}
+    with pytest.raises(ValueError, match=r"already holds a run .*TRAIN\.RESUME last"):
+        train(cfg)
+    with pytest.raises(ValueError, match=r"cannot resume with another architecture .*MODEL\.DECODER: cheb vs spiral"):
+        train(tiny_cfg(tiny_dataset, tmp_path, "TRAIN.RESUME", "last", "MODEL.DECODER", "cheb"))
+    assert before == {name: (folder / name).read_bytes() for name in before}
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(ValueError, match="is a regular file"):
+        train(tiny_cfg(tiny_dataset, tmp_path / "file" / "out"))
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -114,14 +134,14 @@ def test_ddp_on_two_cpu_processes_keeps_parameters_identical(tiny_dataset, tmp_p
 def test_every_variant_trains_on_a_real_synthetic_batch(tiny_dataset, tmp_path, variant, decoder):
     from torch.utils.data import DataLoader
 
-    from cmr.data.freihand import FreiHANDDataset
+    from cmr.data.freihand import dataset_from_config
     from cmr.models.losses import compute_losses
 
     cfg = tiny_cfg(tiny_dataset, tmp_path, "MODEL.NAME", variant, "MODEL.DECODER", decoder)
     template = load_template(cfg.MODEL.TEMPLATE)
     torch.manual_seed(0)
     model = build_model(cfg, template).train()
-    dataset = FreiHANDDataset(tiny_dataset, "training", template, input_size=cfg.MODEL.INPUT_SIZE)
+    dataset = dataset_from_config(cfg, "training", template, augment=True)
     batch = next(iter(DataLoader(dataset, batch_size=2)))
     losses = compute_losses(model(batch["image"]), batch, cfg.LOSS, template.faces[0], template.joint_regressor)
     assert {"mesh_l1", "normal", "edge", "heatmap", "aux_heatmap", "mask"} <= set(losses)
@@ -133,19 +153,21 @@ def test_every_variant_trains_on_a_real_synthetic_batch(tiny_dataset, tmp_path, 
 
 
 def test_evaluation_writes_submission_scores_and_plots(tiny_dataset, tmp_path):
-    from cmr.engine.evaluate import default_checkpoint, evaluate_checkpoint
+    from cmr.cli import main
+    from cmr.engine.evaluate import default_checkpoint
     from cmr.evaluation import load_submission
 
-    cfg = tiny_cfg(tiny_dataset, tmp_path, "TRAIN.EPOCHS", "1", "TEST.NUM_PLOTS", "2")
+    overrides = tiny_overrides(tiny_dataset, tmp_path, "TRAIN.EPOCHS", "1", "TEST.NUM_PLOTS", "2")
+    cfg = load_cfg(COMPACT_SYNTH, overrides)
+    with pytest.raises(FileNotFoundError, match="--checkpoint cmr/assets/compact_synth.pt"):
+        default_checkpoint(cfg)
     train(cfg)
     assert default_checkpoint(cfg).name == "checkpoint_best.pt"
-    result = evaluate_checkpoint(cfg, default_checkpoint(cfg))
+    assert main(["eval", "--config", COMPACT_SYNTH, *overrides]) == 0
     eval_dir = run_dir(cfg) / "eval"
-    assert result["count"] == 4
     xyz, verts = load_submission(eval_dir / "pred.zip")
     assert len(xyz) == 4 and len(xyz[0]) == 21 and len(verts[0]) == 778
     scores = json.loads((eval_dir / "scores.json").read_text())
-    assert scores == pytest.approx(result["scores"])
     assert 0.0 <= scores["xyz_al_auc3d"] <= 1.0 and scores["mesh_al_mean3d"] > 0.0
     assert (eval_dir / "pck.png").stat().st_size > 0
     assert sorted(path.name for path in eval_dir.glob("*_plot.jpg")) == ["00000000_plot.jpg", "00000001_plot.jpg"]

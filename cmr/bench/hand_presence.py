@@ -288,7 +288,8 @@ def measure(loaded, image_set: ImageSet) -> tuple[dict[str, np.ndarray], np.ndar
     for start in range(0, len(image_set.images), BATCH_SIZE):
         images = image_set.images[start:start + BATCH_SIZE]
         prediction = predict_images(loaded.model, images, image_set.Ks[start:start + BATCH_SIZE],
-                                    loaded.template.joint_regressor, config, policy, image_set.left)
+                                    loaded.template.joint_regressor, config, policy, int(loaded.cfg.DEMO.PASSES),
+                                    image_set.left)
         signals = presence_signals(prediction, images)
         passed = check_results(signals)
         found.append(torch.stack(list(passed.values())).all(dim=0).cpu().numpy())
@@ -380,14 +381,3 @@ def run(args: argparse.Namespace) -> int:
     print_margins(rows)
     print_errors(rows)
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m cmr.bench.hand_presence [options]``; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m cmr.bench.hand_presence", description=DESCRIPTION)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

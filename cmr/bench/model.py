@@ -85,7 +85,7 @@ def _measure(model_name: str, batch: int, device: str, iterations: int, threads:
     return ModelResult(model_name, batch, size, parameters, batch / statistics.median(times), peak, growth)
 
 
-def run(models, batch_sizes, device: str, iterations: int, threads: int) -> list[ModelResult]:
+def run_models(models, batch_sizes, device: str, iterations: int, threads: int) -> list[ModelResult]:
     """Measure every (model, batch size), each in a fresh spawned process."""
     context = multiprocessing.get_context("spawn")
     results = []
@@ -112,19 +112,21 @@ def format_row(result: ModelResult, device: str) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cmr bench model", description=__doc__.split("\n\n")[0])
+DESCRIPTION = __doc__.split("\n\n")[0]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's options."""
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
                         help="variants (cmr_sg, cmr_pg, cmr_g) and/or 'compact' (configs/compact.yaml)")
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 32])
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--iterations", type=int, default=3, help="timed forward passes after one warm-up")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark and print its table."""
     print(format_header(args.device), flush=True)
-    run(args.models, args.batch_sizes, args.device, args.iterations, args.threads)
+    run_models(args.models, args.batch_sizes, args.device, args.iterations, args.threads)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -188,7 +188,7 @@ def _run_batch(batch: list[DemoInput], loaded: LoadedModel, faces: np.ndarray, c
     config = RegistrationConfig.from_config(cfg.REGISTRATION)
     prediction = predict_images(loaded.model, [item.image for item in batch], [item.K for item in batch],
                                 loaded.template.joint_regressor, config, CropPolicy.from_config(cfg.MODEL),
-                                bool(cfg.DEMO.LEFT))
+                                int(cfg.DEMO.PASSES), bool(cfg.DEMO.LEFT))
     found, reasons = hand_presence(prediction, [item.image for item in batch])
     for index, item in enumerate(batch):
         if not found[index]:
