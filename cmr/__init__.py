@@ -1,8 +1,12 @@
 """cmr: camera-space 3D hand mesh recovery from a single RGB image.
 
-Sub-packages:
-    cmr.hand   the project's open parametric hand model (rest mesh, shape space, skinning).
-    cmr.mesh   mesh topology tools: PLY I/O, quadric decimation, spirals, the Template bundle.
+Sub-packages, by layer (imports only point down):
+    ground        cmr.hand (the open hand model and the joint conventions), cmr.mesh (PLY,
+                  decimation, spirals, the Template), cmr.geometry (camera, pixel maps, crops,
+                  the crop policy), cmr.render, cmr.registration, cmr.config, cmr.fileio
+    learning      cmr.data (datasets, targets, the synthetic generator), cmr.models
+    reporting     cmr.vis, cmr.evaluation
+    applications  cmr.engine (train, evaluate, score, demo), cmr.tools, cmr.bench, cmr.cli
 """
 
 from pathlib import Path
