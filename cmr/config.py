@@ -230,7 +230,8 @@ def _merge_dicts(base: dict, update: dict) -> dict:
     """``update`` merged into a copy of ``base``, section by section."""
     merged = dict(base)
     for key, value in update.items():
-        merged[key] = _merge_dicts(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        nested = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = _merge_dicts(merged[key], value) if nested else value
     return merged
 
 

@@ -1,8 +1,9 @@
 """Training targets of CMR built from one crop: heatmaps, half-resolution mask, mesh pyramid.
 
-Pixel convention (:mod:`cmr.geometry`): pixel centres sit at integer coordinates. A map of side ``h`` covering a crop of side ``S`` has cell ``x`` centred on
-crop coordinate ``(x + 0.5) * S / h - 0.5``, so :func:`cmr.models.outputs.heatmaps_to_uv` decodes
-the heatmaps built here back to the keypoints they were built from.
+Pixel convention (:mod:`cmr.geometry`): pixel centres sit at integer coordinates. A map of side
+``h`` covering a crop of side ``S`` has cell ``x`` centred on crop coordinate
+``(x + 0.5) * S / h - 0.5``, so :func:`cmr.models.outputs.heatmaps_to_uv` decodes the heatmaps
+built here back to the keypoints they were built from.
 
 3-D targets are root-relative and divided by ``MESH_SCALE`` (0.2 m for every sample, as the
 reference: no per-sample bone-length normalisation).

@@ -29,7 +29,7 @@ import yaml
 from torch import nn
 from yacs.config import CfgNode
 
-from cmr.config import get_cfg, merge_dict, read_yaml, resolve_path
+from cmr.config import apply_overrides, get_cfg, merge_dict, read_yaml, resolve_path
 from cmr.fileio import atomic_write_bytes
 
 #: Config sections that describe how a model is used, not what it is: a checkpoint's values for
@@ -90,8 +90,6 @@ def run_config(checkpoint: dict, path: str | os.PathLike, config_path: str | Non
     the weights' own: a contradicting value from the file or an override raises ValueError
     naming the keys. Official releases carry no config: the file gives the architecture.
     """
-    from cmr.config import apply_overrides
-
     cfg = get_cfg()
     stored = stored_config(checkpoint, path)
     if stored is not None:

@@ -105,9 +105,8 @@ class CropPolicy:
         centre, extent = hand_box(apply_affine(rotate, points))
         half_side = (self.box_scale + jitter.scale * amplify) * extent.max() / 2.0
         centre = centre + shift * np.maximum(half_side - extent / 2.0, 0.0)
-        matrix = box_map(centre, half_side, self.size) @ rotate
-        return Crop(matrix=matrix, K=box_map(centre, half_side, self.size) @ K, rotation=rotation,
-                    size=self.size)
+        box = box_map(centre, half_side, self.size)
+        return Crop(matrix=box @ rotate, K=box @ K, rotation=rotation, size=self.size)
 
 
 def letterbox_crop(width: int, height: int, K: np.ndarray, size: int) -> Crop:

@@ -105,16 +105,17 @@ def predict(model: nn.Module, images: Tensor, K, joint_regressor, config: Regist
     """
     device = next(model.parameters()).device
     images = images.to(device=device, dtype=torch.float32)
-    K = torch.as_tensor(np.asarray(K) if not isinstance(K, Tensor) else K, dtype=torch.float32, device=device)
-    maps = torch.eye(3, device=device).expand(len(images), 3, 3) if input_from_image is None else \
-        torch.as_tensor(np.asarray(input_from_image), dtype=torch.float64, device=device)
+    K = torch.as_tensor(K, dtype=torch.float32, device=device)
+    if input_from_image is None:
+        input_from_image = np.broadcast_to(np.eye(3), (len(images), 3, 3))
+    maps = torch.as_tensor(np.asarray(input_from_image), dtype=torch.float64, device=device)
     regressor = torch.as_tensor(joint_regressor, dtype=torch.float32, device=device)
     with torch.no_grad():
         decoded = decode_outputs(model(images), regressor, images.shape[-1])
         result = register(decoded.vertices, decoded.joints, decoded.uv, decoded.confidence, K,
                           decoded.mask, config)
     return Prediction(decoded.vertices, decoded.joints, decoded.heatmaps, decoded.mask, decoded.uv,
-                      decoded.confidence, K, maps.double(), result)
+                      decoded.confidence, K, maps, result)
 
 
 def mirror_prediction(prediction: Prediction, image_widths: list[int]) -> Prediction:
