@@ -74,13 +74,13 @@ def test_crop_policy_frames_the_box_by_its_scale():
     crop = CropPolicy(128, box_scale=1.3).around_box((100.0, 90.0), 100.0, K)
     np.testing.assert_allclose(apply_affine(crop.matrix, [[35.0, 25.0], [165.0, 155.0]]), [[-0.5, -0.5], [127.5, 127.5]])
     points = np.array([[50.0, 60.0], [149.0, 119.0]])  # a hand box of 100 x 60 pixels
-    same = CropPolicy(128).around_points(points, K)
-    np.testing.assert_allclose(same.matrix, CropPolicy(128).around_box((99.5, 89.5), 100.0, K).matrix)
-    jittered = CropPolicy(128).jittered(points, K, CropJitter(rotation=0.0, scale=0.0), np.random.default_rng(0))
+    same = CropPolicy(128, 1.3).around_points(points, K)
+    np.testing.assert_allclose(same.matrix, CropPolicy(128, 1.3).around_box((99.5, 89.5), 100.0, K).matrix)
+    jittered = CropPolicy(128, 1.3).jittered(points, K, CropJitter(rotation=0.0, scale=0.0), np.random.default_rng(0))
     inside = apply_affine(jittered.matrix, points)
     assert (inside >= -0.5).all() and (inside <= 127.5).all()
     with pytest.raises(ValueError, match="even"):
-        CropPolicy(127)
+        CropPolicy(127, 1.3)
 
 
 def test_intrinsics_from_fov_spans_the_image():

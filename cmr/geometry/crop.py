@@ -53,10 +53,10 @@ class Crop:
 class CropJitter:
     """Random framing of training crops: angle ``U[-rotation, rotation]`` degrees, box side
     ``(box_scale + scale * a) * extent`` with ``a ~ U[-1, 1]``, and a shift of the box centre by
-    up to the slack between box and hand on each axis."""
+    up to the slack between box and hand on each axis (``DATA.ROTATION``, ``DATA.SCALE_JITTER``)."""
 
-    rotation: float = 90.0
-    scale: float = 0.2
+    rotation: float
+    scale: float
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class CropPolicy:
     """
 
     size: int
-    box_scale: float = 1.3
+    box_scale: float
 
     def __post_init__(self) -> None:
         if self.size <= 0 or self.size % 2:

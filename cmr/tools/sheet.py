@@ -1,8 +1,11 @@
 """A contact sheet of dataset samples with the ground-truth keypoints, mesh and silhouette overlaid.
 
-``python -m cmr sheet --root data/FreiHAND_synth [--split training] [--count 16] [--out PNG]``
-draws ``--count`` random samples as the network sees them (:mod:`cmr.vis.contact_sheet`) and
-writes one PNG. The output's folder is checked writable before the dataset is read.
+``python -m cmr sheet [--config FILE] [--root DIR] [--split training] [--count 16] [--out PNG]
+[KEY VALUE ...]`` draws ``--count`` random samples as the network sees them (framed by the
+configuration's crop policy and jitter, :mod:`cmr.vis.contact_sheet`) and writes one PNG.
+``--root``, ``--template``, ``--input-size`` and ``--seed`` are sugar for ``DATA.ROOT``,
+``MODEL.TEMPLATE``, ``MODEL.INPUT_SIZE`` and ``TRAIN.SEED``. The output's folder is checked
+writable before the dataset is read.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ import cv2
 import numpy as np
 import torch
 
-from cmr.data.freihand import FreiHANDDataset
+from cmr.config import load_cfg
+from cmr.data.freihand import dataset_from_config
+from cmr.engine.command import add_config_arguments, flag_overrides
 from cmr.fileio import atomic_write_bytes, writable_folder
-from cmr.geometry.crop import CropJitter, CropPolicy
 from cmr.models.build import load_template
 from cmr.vis.contact_sheet import contact_sheet, sample_tile
 
@@ -27,16 +31,20 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The sheet's options (dataset, split, sample count and choice, framing, output PNG)."""
-    parser.add_argument("--root", default="data/FreiHAND_synth", help="dataset root laid out like FreiHAND")
+    parser.add_argument("--root", default=None, help="dataset root laid out like FreiHAND (DATA.ROOT)")
     parser.add_argument("--split", choices=("training", "evaluation"), default="training")
     parser.add_argument("--count", type=int, default=16, help="number of samples (tiles)")
     parser.add_argument("--out", type=Path, default=Path("out/contact_sheet.png"), help="PNG to write")
-    parser.add_argument("--template", default="template",
-                        help="template folder: 'template' (the project's hand) or CMR's release folder "
-                             "for the real FreiHAND meshes")
-    parser.add_argument("--input-size", type=int, default=224, help="crop side in pixels")
+    parser.add_argument("--template", default=None,
+                        help="template (MODEL.TEMPLATE): 'template' (the project's hand) or CMR's release "
+                             "folder for the real FreiHAND meshes")
+    parser.add_argument("--input-size", type=int, default=None, help="crop side in pixels (MODEL.INPUT_SIZE)")
     parser.add_argument("--no-augment", action="store_true", help="centred crops, no jitter or colour change")
-    parser.add_argument("--seed", type=int, default=0, help="sample choice and augmentation seed")
+    parser.add_argument("--seed", type=int, default=None, help="sample choice and augmentation seed (TRAIN.SEED)")
+    add_config_arguments(parser)
+
+
+FLAGS = {"root": "DATA.ROOT", "template": "MODEL.TEMPLATE", "input_size": "MODEL.INPUT_SIZE", "seed": "TRAIN.SEED"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,12 +58,11 @@ def run(args: argparse.Namespace) -> int:
     if args.count < 1:
         raise ValueError(f"--count must be at least 1, got {args.count}")
     writable_folder(args.out.parent)
-    template = load_template(args.template)
-    augment = not args.no_augment
-    dataset = FreiHANDDataset(args.root, args.split, template, CropPolicy(args.input_size),
-                              CropJitter() if augment else None, color_aug=augment)
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
+    cfg = load_cfg(args.config, flag_overrides(args, FLAGS, paths=("root", "template")))
+    template = load_template(cfg.MODEL.TEMPLATE)
+    dataset = dataset_from_config(cfg, args.split, template, augment=not args.no_augment)
+    torch.manual_seed(cfg.TRAIN.SEED)
+    rng = np.random.default_rng(cfg.TRAIN.SEED)
     count = min(args.count, len(dataset))
     indices = np.sort(rng.choice(len(dataset), size=count, replace=False))
     faces = np.asarray(template.faces[0])
@@ -65,5 +72,5 @@ def run(args: argparse.Namespace) -> int:
     if not ok:
         raise ValueError(f"{args.out}: OpenCV could not encode the contact sheet")
     atomic_write_bytes(args.out, encoded.tobytes())
-    print(f"wrote {args.out} ({count} {args.split} samples from {args.root})")
+    print(f"wrote {args.out} ({count} {args.split} samples from {cfg.DATA.ROOT})")
     return 0
