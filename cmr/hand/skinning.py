@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from cmr.mesh.topology import unique_edges
+
 
 def smooth_skin_weights(initial_weights: np.ndarray, faces: np.ndarray, iterations: int) -> np.ndarray:
     """Diffuse per-vertex bone weights over the mesh so they fall off smoothly across joints.
@@ -21,8 +23,7 @@ def smooth_skin_weights(initial_weights: np.ndarray, faces: np.ndarray, iteratio
     Returns:
         (V, J) smoothed weights.
     """
-    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    edges = np.unique(np.sort(edges, axis=1), axis=0)
+    edges = unique_edges(faces)
     num_vertices = len(initial_weights)
     adjacency = np.zeros((num_vertices, num_vertices))
     adjacency[edges[:, 0], edges[:, 1]] = 1.0

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 from cmr.mesh.closest_point import closest_points_on_triangles
 from cmr.mesh.exact import combine3, cross3, dot3, quadric_form, sum_rows_in_order
+from cmr.mesh.topology import unique_edges
 
 
 def face_plane_quadrics(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -146,8 +147,7 @@ def quadric_decimate(
         raise ValueError(f"num_target must be positive, got {num_target}")
     state = _CollapseState(vertices, faces)
 
-    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
-    edges = np.unique(edges[edges[:, 0] != edges[:, 1]], axis=0)
+    edges = unique_edges(faces)
     heap = [(cost, r, c) for cost, (r, c) in zip(state.initial_costs(edges), edges.tolist())]
     heapq.heapify(heap)
 

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cmr.mesh.topology import face_normals
+
 
 def mesh_l1_loss(pred: list[torch.Tensor], target: list[torch.Tensor], weights: list[float]) -> torch.Tensor:
     """Σ_l w_l · mean|pred_l - target_l| over the mesh pyramid (lists fine to coarse)."""
@@ -40,8 +42,7 @@ def normal_loss(pred: torch.Tensor, target: torch.Tensor, faces: torch.Tensor) -
         scalar, 0 when every predicted edge lies in its target face's plane.
     """
     pred_edges = [F.normalize(edge, dim=-1) for edge in _face_edges(pred, faces)]
-    target_e1, target_e2, _ = (F.normalize(edge, dim=-1) for edge in _face_edges(target, faces))
-    normal = F.normalize(torch.cross(target_e1, target_e2, dim=-1), dim=-1)
+    normal = face_normals(target, faces)
     cosines = [torch.abs((edge * normal).sum(dim=-1)) for edge in pred_edges]
     return torch.cat(cosines, dim=1).mean()
 

@@ -26,6 +26,7 @@ with warnings.catch_warnings():  # torch-geometric 2.8 calls the deprecated torc
     from torch_geometric.nn import ChebConv
 
 from cmr.mesh.template import Template
+from cmr.mesh.topology import unique_edges
 from cmr.models.attention import LatentSelfAttention
 from cmr.models.spiral import SparseUpsample, SpiralConv
 
@@ -106,9 +107,7 @@ class ChebHead(nn.Module):
 
 def mesh_edge_index(faces: np.ndarray) -> torch.Tensor:
     """Unique undirected edges of a triangle mesh, both directions: (F, 3) -> (2, 2E) int64."""
-    faces = np.asarray(faces, dtype=np.int64)
-    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    edges = np.unique(np.sort(edges, axis=1), axis=0)
+    edges = unique_edges(faces)
     both = np.concatenate([edges, edges[:, ::-1]]).T
     return torch.as_tensor(np.ascontiguousarray(both), dtype=torch.long)
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from cmr.mesh.topology import face_normals
+
 
 @dataclass
 class DirectionalLight:
@@ -46,11 +48,10 @@ def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     Returns:
         (B, N, 3) unit normals (zero for vertices in no face). Differentiable.
     """
-    a, b, c = vertices[:, faces].unbind(dim=2)
-    face_normals = torch.linalg.cross(b - a, c - a, dim=-1)  # (B, F, 3), length = 2 * area
+    weighted = face_normals(vertices, faces, unit=False)  # (B, F, 3), length = 2 * area
     summed = torch.zeros_like(vertices)
     for corner in range(3):
-        summed = summed.index_add(1, faces[:, corner], face_normals)
+        summed = summed.index_add(1, faces[:, corner], weighted)
     return torch.nn.functional.normalize(summed, dim=-1)
 
 

@@ -10,6 +10,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection
 
+from cmr.mesh.topology import face_normals
+
 
 def rotation_from_euler(yaw_deg: float, pitch_deg: float) -> np.ndarray:
     """(3, 3) rotation: turn by ``yaw`` about +y, then tilt by ``pitch`` about +x (degrees)."""
@@ -41,8 +43,7 @@ def draw_mesh(
     if view is not None:
         points = points @ np.asarray(view).T
     triangles = points[np.asarray(faces)]                      # (F, 3, 3)
-    normals = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])
-    normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
+    normals = face_normals(points, faces)
     light = np.array([0.3, 0.5, 1.0]) / np.linalg.norm([0.3, 0.5, 1.0])
     lambert = np.abs(normals @ light)                          # two-sided for open meshes
     shade = 0.3 + 0.7 * lambert

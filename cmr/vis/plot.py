@@ -31,6 +31,7 @@ from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 from cmr.fileio import atomic_write_bytes
 from cmr.geometry.pixel_maps import apply_affine, scale_map
 from cmr.hand.conventions import FREIHAND_PARENTS
+from cmr.mesh.topology import face_normals
 from cmr.models.prediction import SamplePrediction
 from cmr.vis.colours import joint_colour
 from cmr.vis.overlay import render_overlay
@@ -122,8 +123,7 @@ def to_plot_axes(points: np.ndarray) -> np.ndarray:
 def _shaded_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """(F, 3) RGB per face: Lambert with a light at the camera plus ambient (two-sided)."""
     triangles = vertices[faces]
-    normals = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])
-    normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
+    normals = face_normals(vertices, faces)
     towards_camera = -triangles.mean(axis=1)
     towards_camera /= np.linalg.norm(towards_camera, axis=1, keepdims=True) + 1e-12
     shade = 0.35 + 0.65 * np.abs((normals * towards_camera).sum(axis=1))
