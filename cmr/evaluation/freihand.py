@@ -32,8 +32,9 @@ from cmr.evaluation.metrics import (
     point_measures,
 )
 from cmr.fileio import atomic_write_bytes
+from cmr.hand.conventions import NUM_KEYPOINTS
 
-NUM_KEYPOINTS = 21
+#: Vertices of a MANO-topology mesh (the ground truth the official script scores against).
 MANO_VERTICES = 778
 #: Name of the prediction file inside the submission zip (what the official eval.py opens).
 SUBMISSION_MEMBER = "pred.json"

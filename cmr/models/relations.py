@@ -1,7 +1,6 @@
 """Semantic (sub-pose) aggregation: extra "relation" maps that sum groups of joint heatmaps.
 
-Joint indices are in FreiHAND order (0 wrist; thumb 1-4, index 5-8, middle 9-12, ring 13-16,
-little 17-20; tips 4, 8, 12, 16, 20).
+Joint indices are in FreiHAND order (:mod:`cmr.hand.conventions`).
 """
 
 from __future__ import annotations
@@ -11,11 +10,14 @@ from itertools import combinations
 import torch
 from torch import nn
 
-FINGERTIPS = (4, 8, 12, 16, 20)
+from cmr.hand.conventions import FREIHAND_DIGITS, NUM_KEYPOINTS
+
+#: Tips of thumb, index, middle, ring and little finger (the last keypoint of each digit).
+FINGERTIPS = tuple(keypoints[-1] for keypoints in FREIHAND_DIGITS.values())
 #: The 10 fingertip pairs of CMR-SG and CMR-PG, in CMR's order.
 FINGERTIP_PAIRS = tuple(combinations(FINGERTIPS, 2))
 #: The 5 whole-finger chains that CMR-G adds after the pairs.
-FINGER_CHAINS = tuple(tuple(range(first, first + 4)) for first in (1, 5, 9, 13, 17))
+FINGER_CHAINS = tuple(FREIHAND_DIGITS.values())
 
 
 class RelationMaps(nn.Module):
@@ -26,7 +28,7 @@ class RelationMaps(nn.Module):
         num_joints: J.
     """
 
-    def __init__(self, groups: tuple[tuple[int, ...], ...], num_joints: int = 21) -> None:
+    def __init__(self, groups: tuple[tuple[int, ...], ...], num_joints: int = NUM_KEYPOINTS) -> None:
         super().__init__()
         membership = torch.zeros(len(groups), num_joints)
         for row, group in enumerate(groups):
