@@ -43,10 +43,10 @@ BENCHMARKS = {
 USER_ERRORS = (FileNotFoundError, ValueError, PermissionError, IsADirectoryError, NotADirectoryError)
 
 
-def _add_command(commands: argparse._SubParsersAction, name: str, module_name: str, summary: str):
+def _add_command(commands: argparse._SubParsersAction, name: str, module_name: str, summary: str,
+                 prog: str) -> argparse.ArgumentParser:
     module = importlib.import_module(module_name)
-    parser = commands.add_parser(name, help=summary, description=getattr(module, "DESCRIPTION", summary),
-                                 prog=f"{PROG} {name}")
+    parser = commands.add_parser(name, help=summary, description=getattr(module, "DESCRIPTION", summary), prog=prog)
     module.add_arguments(parser)
     parser.set_defaults(run=module.run)
     return parser
@@ -60,14 +60,14 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     wanted = argv[0] if argv else None
     for name, (module_name, summary) in COMMANDS.items():
         if name == wanted:
-            _add_command(commands, name, module_name, summary)
+            _add_command(commands, name, module_name, summary, f"{PROG} {name}")
         else:
             commands.add_parser(name, help=summary)
     bench = commands.add_parser("bench", help="benchmarks: " + ", ".join(BENCHMARKS), prog=f"{PROG} bench")
     benches = bench.add_subparsers(dest="benchmark", metavar="<benchmark>", required=True)
     for name, module_name in BENCHMARKS.items():
         if wanted == "bench" and len(argv) > 1 and argv[1] == name:
-            _add_command(benches, name, module_name, f"the {name} benchmark")
+            _add_command(benches, name, module_name, f"the {name} benchmark", f"{PROG} bench {name}")
         else:
             benches.add_parser(name, help=f"the {name} benchmark")
     return parser
