@@ -11,7 +11,7 @@ import pytest
 from cmr import TEMPLATE_DIR
 from cmr.cli import main
 from cmr.fileio import npz_bytes
-from cmr.hand import build_hand_assets
+from cmr.hand import MANO_TO_FREIHAND, build_hand_assets
 from cmr.mesh.ply import read_ply, write_ply
 from cmr.mesh.template import Template
 from cmr.tools.hand_template import (
@@ -70,7 +70,7 @@ def test_npz_bytes_are_deterministic_and_loadable(tmp_path):
 
 @pytest.fixture(scope="module")
 def cmr_template(cmr_release_dir):
-    return Template.from_cmr_release(cmr_release_dir)
+    return Template.from_cmr_release(cmr_release_dir, MANO_TO_FREIHAND)
 
 
 def test_cmr_release_reads_into_a_template(cmr_template, cmr_release_dir):
@@ -118,7 +118,7 @@ def test_load_detects_corruption_and_missing_files(cmr_template, tmp_path):
 
 def test_cmr_release_missing_files_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="transform.pkl"):
-        Template.from_cmr_release(tmp_path)
+        Template.from_cmr_release(tmp_path, MANO_TO_FREIHAND)
 
 
 def test_cli_converts_cmr_release(cmr_release_dir, tmp_path, capsys):

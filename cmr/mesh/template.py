@@ -29,7 +29,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from cmr.fileio import atomic_write_bytes, atomic_write_json, npz_bytes
-from cmr.hand.conventions import MANO_TO_FREIHAND
 from cmr.mesh.decimate import build_pyramid
 from cmr.mesh.ply import read_ply
 from cmr.mesh.spiral import spiral_indices
@@ -142,10 +141,12 @@ class Template:
         return cls(name, levels, level_faces, down, up, joint_regressor)
 
     @classmethod
-    def from_cmr_release(cls, folder: str | os.PathLike) -> "Template":
+    def from_cmr_release(cls, folder: str | os.PathLike, keypoint_order: np.ndarray) -> "Template":
         """Read CMR's released MANO-topology files (``template.ply``, ``transform.pkl``, ``j_reg.npy``).
 
-        The joint regressor is converted from MANO's joint order to FreiHAND's.
+        keypoint_order: (21,) rows of the released regressor (MANO's keypoint order) in FreiHAND
+        order, i.e. :data:`cmr.hand.conventions.MANO_TO_FREIHAND` (the hand model stands on the
+        mesh tools, so the table is passed in rather than imported here).
         """
         folder = Path(folder)
         missing = [name for name in CMR_RELEASE_FILES if not (folder / name).is_file()]
@@ -177,7 +178,7 @@ class Template:
             faces=transform["face"],
             down=transform["down_transform"],
             up=transform["up_transform"],
-            joint_regressor=j_reg[MANO_TO_FREIHAND],
+            joint_regressor=j_reg[np.asarray(keypoint_order)],
         )
 
     # ------------------------------------------------------------------ persistence

@@ -64,11 +64,12 @@ def load_template(spec: str):
     """Load the template named by ``MODEL.TEMPLATE`` (see :mod:`cmr.config`; a relative path is
     resolved by the configuration's one rule, :func:`cmr.config.resolve_path`)."""
     from cmr.config import resolve_path
+    from cmr.hand.conventions import MANO_TO_FREIHAND
     from cmr.mesh.template import Template
 
     path = resolve_path(spec)
     if (path / "transform.pkl").is_file():
-        return Template.from_cmr_release(path)
+        return Template.from_cmr_release(path, MANO_TO_FREIHAND)
     if path.is_dir():
         return Template.load(path)
     if path.with_suffix(".npz").is_file():

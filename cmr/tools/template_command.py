@@ -32,13 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build (or convert) the template, print what was written and, with --report, the figures."""
     from cmr.fileio import writable_folder
+    from cmr.hand.conventions import MANO_TO_FREIHAND
     from cmr.mesh.template import Template
     from cmr.tools.hand_template import write_hand_template
 
     writable_folder(args.out)
     start = time.perf_counter()
     if args.from_cmr is not None:
-        template = Template.from_cmr_release(args.from_cmr)
+        template = Template.from_cmr_release(args.from_cmr, MANO_TO_FREIHAND)
         written = list(template.save(args.out))
     else:
         template, written = write_hand_template(args.out, preview=not args.no_preview)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cmr.hand import FREIHAND_TO_MANO, HandModel, sample_poses
+from cmr.hand import FREIHAND_TO_MANO, MANO_TO_FREIHAND, HandModel, sample_poses
 from cmr.mesh.decimate import build_pyramid
 from cmr.mesh.template import Template
 
@@ -74,7 +74,7 @@ def regressor_accuracy_mm(num_shapes: int = 50, seed: int = 0) -> dict[str, tupl
 
 def cmr_release_comparison(folder: str | Path) -> list[str]:
     """Spiral checksums and own-decimation error against CMR's released files in ``folder``."""
-    released = Template.from_cmr_release(folder)
+    released = Template.from_cmr_release(folder, MANO_TO_FREIHAND)
     lines = ["| spiral length | level | sha256 prefix | matches release |", "|---|---|---|---|"]
     for length, prefixes in RELEASED_SPIRAL_SHA256.items():
         for level, prefix in enumerate(prefixes):
