@@ -57,10 +57,11 @@ def _as_freihand(folder: Path, ids: list[str], Ks: list[np.ndarray]) -> Path:
     return folder
 
 
-def _predict_both(checkpoint_path: Path, root: Path, ids: list[str], Ks: list[np.ndarray]) -> dict:
+def _predict_both(checkpoint_path: Path, root: Path, ids: list[str], Ks: list[np.ndarray],
+                  overrides: list[str]) -> dict:
     """{'demo', 'eval'} -> the Prediction of that path for every sample."""
     checkpoint = load_checkpoint(checkpoint_path)
-    cfg = run_config(checkpoint, checkpoint_path, None, ["DATA.ROOT", str(root), "DEVICE", "cpu"])
+    cfg = run_config(checkpoint, checkpoint_path, None, ["DATA.ROOT", str(root), "DEVICE", "cpu", *overrides])
     loaded = load_model(checkpoint, checkpoint_path, cfg)
     config, regressor = RegistrationConfig.from_config(cfg.REGISTRATION), loaded.template.joint_regressor
     dataset = dataset_from_config(cfg, "evaluation", loaded.template)
@@ -71,13 +72,16 @@ def _predict_both(checkpoint_path: Path, root: Path, ids: list[str], Ks: list[np
                                    int(cfg.DEMO.PASSES))}
 
 
-def compare_paths(checkpoint_path: Path = BUNDLED_CHECKPOINT) -> PathComparison:
-    """Run both paths on the bundled samples and measure them against the bundled ground truth."""
+def compare_paths(checkpoint_path: Path = BUNDLED_CHECKPOINT, overrides: list[str] | None = None) -> PathComparison:
+    """Run both paths on the bundled samples and measure them against the bundled ground truth.
+
+    overrides: ``KEY VALUE`` pairs for the run's configuration (e.g. ``DEMO.PASSES 0``).
+    """
     truth = json.loads(BUNDLED_GROUND_TRUTH.read_text())
     ids = sorted(truth)
     Ks = [np.load(BUNDLED_SAMPLES / f"{sample}_K.npy") for sample in ids]
     with tempfile.TemporaryDirectory() as folder, torch.no_grad():
-        predictions = _predict_both(checkpoint_path, _as_freihand(Path(folder), ids, Ks), ids, Ks)
+        predictions = _predict_both(checkpoint_path, _as_freihand(Path(folder), ids, Ks), ids, Ks, list(overrides or []))
     verts = np.array([truth[sample]["verts"] for sample in ids])
     vertices = {name: p.vertices.double().cpu().numpy() for name, p in predictions.items()}
     fill = {name: np.array([hand_box(project_points(mesh, K))[1].max() / p.mask.shape[-1]
@@ -93,11 +97,13 @@ def compare_paths(checkpoint_path: Path = BUNDLED_CHECKPOINT) -> PathComparison:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The checkpoint to compare."""
     parser.add_argument("--checkpoint", type=Path, default=BUNDLED_CHECKPOINT, help="checkpoint (default: bundled)")
+    parser.add_argument("--passes", type=int, default=None,
+                        help="re-crops of the demo path (DEMO.PASSES; 0: the whole image only)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the per-sample table and the means."""
-    result = compare_paths(args.checkpoint.absolute())
+    result = compare_paths(args.checkpoint.absolute(), [] if args.passes is None else ["DEMO.PASSES", str(args.passes)])
     columns = (("fill demo", result.fill["demo"], ".3f"), ("fill eval", result.fill["eval"], ".3f"),
                ("demo-eval mm", result.agreement_mm, ".1f"), ("cam demo", result.camera_mm["demo"], ".1f"),
                ("cam eval", result.camera_mm["eval"], ".1f"), ("PA demo", result.pa_mm["demo"], ".1f"),
