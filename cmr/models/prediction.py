@@ -107,7 +107,7 @@ def predict(model: nn.Module, images: Tensor, K, joint_regressor, config: Regist
     images = images.to(device=device, dtype=torch.float32)
     K = torch.as_tensor(K, dtype=torch.float32, device=device)
     if input_from_image is None:
-        input_from_image = np.broadcast_to(np.eye(3), (len(images), 3, 3))
+        input_from_image = np.tile(np.eye(3), (len(images), 1, 1))
     maps = torch.as_tensor(np.asarray(input_from_image), dtype=torch.float64, device=device)
     regressor = torch.as_tensor(joint_regressor, dtype=torch.float32, device=device)
     with torch.no_grad():
