@@ -92,6 +92,7 @@ def kept_fraction(loaded, images: list[np.ndarray], Ks: list[np.ndarray], left: 
     return float(torch.cat(kept).float().mean())
 
 
+@pytest.mark.slow
 def test_real_crops_are_mostly_kept(loaded):
     if not DATA.is_dir():
         pytest.skip(f"shared data not available at {DATA}")

@@ -44,6 +44,7 @@ def _step_losses(history):
     return [loss for record in history for loss in record["step_losses"]]
 
 
+@pytest.mark.slow
 def test_resumed_run_repeats_the_uninterrupted_run(tiny_dataset, tmp_path):
     full = train(tiny_cfg(tiny_dataset, tmp_path / "full"))
     full_history = json.loads((run_dir(tiny_cfg(tiny_dataset, tmp_path / "full")) / "history.json").read_text())
@@ -115,6 +116,7 @@ def _ddp_worker(rank, world_size, port, root, out, results):
     results[rank] = summary["parameter_digest"]
 
 
+@pytest.mark.slow
 def test_ddp_on_two_cpu_processes_keeps_parameters_identical(tiny_dataset, tmp_path):
     results = mp.get_context("spawn").Manager().dict()
     mp.spawn(_ddp_worker, args=(2, _free_port(), str(tiny_dataset), str(tmp_path), results), nprocs=2)
