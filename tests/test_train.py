@@ -102,6 +102,18 @@ def test_an_existing_run_is_only_resumed_never_overwritten(tiny_dataset, tmp_pat
         train(tiny_cfg(tiny_dataset, tmp_path / "file" / "out"))
 
 
+def test_weights_of_another_template_are_refused(tiny_dataset, tmp_path):
+    from cmr.engine.checkpoint import save_checkpoint
+
+    cfg = tiny_cfg(tiny_dataset, tmp_path / "run")
+    model = build_model(cfg, load_template(cfg.MODEL.TEMPLATE))
+    weights = tmp_path / "other.pt"
+    save_checkpoint(weights, {"model": model.state_dict(), "cfg": cfg.dump(),
+                              "template": {"name": "hand", "checksum": "f" * 64}})
+    with pytest.raises(ValueError, match=r"other\.pt was trained with template 'hand' \(checksum ffffffffffffffff\)"):
+        train(tiny_cfg(tiny_dataset, tmp_path / "run", "TRAIN.WEIGHTS", str(weights)))
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -123,8 +123,13 @@ def check_template(checkpoint: dict, template, path: str | os.PathLike) -> None:
         )
 
 
-def load_weights(model: nn.Module, checkpoint: dict, path: str | os.PathLike = "checkpoint") -> nn.Module:
-    """Load model weights from one of our checkpoints or an official CMR release (strict)."""
+def load_weights(model: nn.Module, checkpoint: dict, path: str | os.PathLike, template) -> nn.Module:
+    """Load model weights from one of our checkpoints or an official CMR release (strict).
+
+    ``template`` is the model's: one of our checkpoints trained with another is refused
+    (:func:`check_template`); official releases are checked key by key by the converter.
+    """
+    check_template(checkpoint, template, path)
     if "model" in checkpoint and "cfg" in checkpoint:
         state = {key: value.float() if value.is_floating_point() else value
                  for key, value in checkpoint["model"].items()}
@@ -156,9 +161,8 @@ def load_model(checkpoint: dict, path: str | os.PathLike, cfg: CfgNode,
     from cmr.models.build import build_model, load_template
 
     template = load_template(cfg.MODEL.TEMPLATE)
-    check_template(checkpoint, template, path)
     model = build_model(cfg, template)
-    load_weights(model, checkpoint, path)
+    load_weights(model, checkpoint, path, template)
     return LoadedModel(model.to(device).eval(), template, cfg)
 
 

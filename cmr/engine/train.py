@@ -21,7 +21,6 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,6 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from cmr.config import resolve_path
 from cmr.data.freihand import dataset_from_config
 from cmr.engine.checkpoint import load_checkpoint, load_weights, model_conflicts, save_checkpoint, stored_config
 from cmr.engine.distributed import ProcessInfo, any_process, barrier, close_process, init_process
@@ -114,7 +114,8 @@ class Trainer:
         self.state = TrainState()
         self.training_set, self.evaluation_set = build_datasets(cfg, self.template)
         if cfg.TRAIN.WEIGHTS:
-            load_weights(self.model, load_checkpoint(cfg.TRAIN.WEIGHTS), cfg.TRAIN.WEIGHTS)
+            weights = resolve_path(cfg.TRAIN.WEIGHTS)
+            load_weights(self.model, load_checkpoint(weights), weights, self.template)
         if cfg.TRAIN.RESUME:
             self._resume(cfg.TRAIN.RESUME)
         self.network = (
@@ -125,13 +126,12 @@ class Trainer:
         if info.is_main:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.out_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(self.out_dir / "config.yaml", cfg.dump().encode())
             self.board = SummaryWriter(str(self.out_dir / "board"))
 
     # ------------------------------------------------------------------ checkpoints
     def _resume(self, spec: str) -> None:
-        path = self.checkpoint_dir / "checkpoint_last.pt" if spec == "last" else Path(spec)
+        path = self.checkpoint_dir / "checkpoint_last.pt" if spec == "last" else resolve_path(spec)
         checkpoint = load_checkpoint(path)
         missing = [key for key in ("model", "optimizer", "scheduler", "epoch", "rng") if key not in checkpoint]
         if missing:
@@ -141,7 +141,7 @@ class Trainer:
         if conflicts:
             raise ValueError(f"{path}: cannot resume with another architecture ({'; '.join(conflicts)}); "
                              "resume with the run's own MODEL settings, or start a new run")
-        load_weights(self.model, checkpoint, path)
+        load_weights(self.model, checkpoint, path, self.template)
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.scheduler.load_state_dict(checkpoint["scheduler"])
         self.scaler.load_state_dict(checkpoint["scaler"])
