@@ -6,7 +6,6 @@ ones (``python -m cmr.bench.hand_presence``: Ge et al. 60/60, FreiHAND 8/8, sign
 200/200 as right hands) less a small margin.
 """
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,13 +31,9 @@ MIN_KEPT_SIGN = 0.9
 @pytest.fixture(scope="module")
 def loaded():
     """The bundled model (CPU, one thread)."""
-    from cmr.engine.checkpoint import load_checkpoint, load_model, run_config
+    from cmr.engine.checkpoint import open_run
 
-    torch.set_num_threads(1)
-    checkpoint = load_checkpoint(CHECKPOINT)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the bundled checkpoint records no template identity
-        return load_model(checkpoint, CHECKPOINT, run_config(checkpoint, CHECKPOINT), "cpu")
+    return open_run(CHECKPOINT, None, ["DEVICE", "cpu", "NUM_THREADS", "1"])
 
 
 def decide(loaded, images: list[np.ndarray], Ks: list[np.ndarray], left: bool = False):

@@ -32,7 +32,6 @@ Sets whose data is missing are skipped with a message.
 from __future__ import annotations
 
 import argparse
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -366,13 +365,9 @@ def hand_sets(args) -> tuple[list[ImageSet], tuple[ImageSet, list[np.ndarray]] |
 
 def run(args: argparse.Namespace) -> int:
     """Predict every set and print the table, the margins and the wrong decisions; returns 0."""
-    from cmr.engine.checkpoint import load_checkpoint, load_model, run_config
+    from cmr.engine.checkpoint import open_run
 
-    torch.set_num_threads(args.threads)
-    checkpoint = load_checkpoint(args.checkpoint)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # an old checkpoint's missing template identity
-        loaded = load_model(checkpoint, args.checkpoint, run_config(checkpoint, args.checkpoint), "cpu")
+    loaded = open_run(args.checkpoint, None, ["DEVICE", "cpu", "NUM_THREADS", str(args.threads)])
     positives, ge, sign_root = hand_sets(args)
     rows = [(image_set, *measure(loaded, image_set))
             for image_set in positives + negative_sets(args, ge, sign_root)]

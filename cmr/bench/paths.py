@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from cmr.data.freihand import dataset_from_config
-from cmr.engine.checkpoint import load_checkpoint, load_model, run_config
+from cmr.engine.checkpoint import open_run
 from cmr.engine.demo import BUNDLED_CHECKPOINT
 from cmr.engine.inference import predict_images
 from cmr.evaluation.metrics import align_w_scale
@@ -60,9 +60,8 @@ def _as_freihand(folder: Path, ids: list[str], Ks: list[np.ndarray]) -> Path:
 def _predict_both(checkpoint_path: Path, root: Path, ids: list[str], Ks: list[np.ndarray],
                   overrides: list[str]) -> dict:
     """{'demo', 'eval'} -> the Prediction of that path for every sample."""
-    checkpoint = load_checkpoint(checkpoint_path)
-    cfg = run_config(checkpoint, checkpoint_path, None, ["DATA.ROOT", str(root), "DEVICE", "cpu", *overrides])
-    loaded = load_model(checkpoint, checkpoint_path, cfg)
+    loaded = open_run(checkpoint_path, None, ["DATA.ROOT", str(root), "DEVICE", "cpu", *overrides])
+    cfg = loaded.cfg
     config, regressor = RegistrationConfig.from_config(cfg.REGISTRATION), loaded.template.joint_regressor
     dataset = dataset_from_config(cfg, "evaluation", loaded.template)
     batch = torch.utils.data.default_collate([dataset[i] for i in range(len(dataset))])

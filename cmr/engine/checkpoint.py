@@ -166,6 +166,19 @@ def load_model(checkpoint: dict, path: str | os.PathLike, cfg: CfgNode,
     return LoadedModel(model.to(device).eval(), template, cfg)
 
 
+def open_run(path: str | os.PathLike, config_path: str | None = None,
+             overrides: list[str] | None = None) -> LoadedModel:
+    """Read the checkpoint at ``path`` once, build the run's one configuration
+    (:func:`run_config`), apply ``NUM_THREADS`` and load the model on ``DEVICE``."""
+    from cmr.engine.distributed import resolve_device
+
+    checkpoint = load_checkpoint(path)
+    cfg = run_config(checkpoint, path, config_path, overrides)
+    if cfg.NUM_THREADS > 0:
+        torch.set_num_threads(cfg.NUM_THREADS)
+    return load_model(checkpoint, path, cfg, resolve_device(cfg.DEVICE))
+
+
 def export_checkpoint(source: str | os.PathLike, destination: str | os.PathLike, half: bool = True) -> Path:
     """Write a small inference checkpoint: the model weights (float16 if ``half``), the config and
     the template identity. Optimizer, scheduler and RNG states are dropped."""

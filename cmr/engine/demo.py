@@ -29,14 +29,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from cmr import REPO_ROOT
 from cmr.config import load_cfg, resolve_path
-from cmr.engine.checkpoint import LoadedModel, load_checkpoint, load_model, run_config
+from cmr.engine.checkpoint import LoadedModel, open_run
 from cmr.engine.command import NothingProduced, add_config_arguments, flag_overrides
-from cmr.engine.distributed import resolve_device
 from cmr.engine.hand_presence import hand_presence
 from cmr.engine.inference import predict_images
 from cmr.engine.runs import run_dir
@@ -221,9 +219,6 @@ def run(args: argparse.Namespace) -> int:
     overrides = flag_overrides(args, FLAGS, paths=("checkpoint", "input", "output"))
     named = load_cfg(args.config, overrides).DEMO.CHECKPOINT  # the user's choice, before the weights' config
     path = resolve_path(named) if named else BUNDLED_CHECKPOINT
-    checkpoint = load_checkpoint(path)
-    cfg = run_config(checkpoint, path, args.config, overrides)
-    if cfg.NUM_THREADS > 0:
-        torch.set_num_threads(cfg.NUM_THREADS)
-    run_demo(cfg, load_model(checkpoint, path, cfg, resolve_device(cfg.DEVICE)))
+    loaded = open_run(path, args.config, overrides)
+    run_demo(loaded.cfg, loaded)
     return 0

@@ -31,9 +31,8 @@ from tqdm import tqdm
 
 from cmr.config import load_cfg, resolve_path
 from cmr.data.freihand import dataset_from_config
-from cmr.engine.checkpoint import LoadedModel, load_checkpoint, load_model, run_config
+from cmr.engine.checkpoint import LoadedModel, open_run
 from cmr.engine.command import add_config_arguments, flag_overrides
-from cmr.engine.distributed import resolve_device
 from cmr.engine.runs import data_root, run_dir
 from cmr.evaluation import (
     PCK_PLOT_FILE,
@@ -155,11 +154,8 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate, print the written files and the scores."""
     overrides = flag_overrides(args, {"checkpoint": "TEST.CHECKPOINT"}, paths=("checkpoint",))
     path = default_checkpoint(load_cfg(args.config, overrides))
-    checkpoint = load_checkpoint(path)
-    cfg = run_config(checkpoint, path, args.config, overrides)
-    if cfg.NUM_THREADS > 0:
-        torch.set_num_threads(cfg.NUM_THREADS)
-    result = evaluate_model(cfg, load_model(checkpoint, path, cfg, resolve_device(cfg.DEVICE)))
+    loaded = open_run(path, args.config, overrides)
+    result = evaluate_model(loaded.cfg, loaded)
     print(f"{result['count']} predictions: {result['submission']} and {result['zip']}")
     for message in result["messages"]:
         print(f"note: {message}", file=sys.stderr)
