@@ -126,18 +126,19 @@ def test_scores_json_is_what_the_official_script_computes_on_pred_zip(case, tmp_
 
 def test_evaluation_writes_server_scores_and_removes_only_its_stale_outputs(case, tmp_path):
     from cmr.engine.evaluate import prepare_output, write_and_score
+    from cmr.fileio import OUTPUT_MANIFEST, OutputFolder
 
     root, xyz, verts = case
     out = tmp_path / "eval"
-    out.mkdir()
-    stale = ["run.json", "pred.zip", "scores.json", "pck.png", "00000007_plot.jpg"]
-    kept = ["notes.txt", "other.json", "plot.jpg", "scores.json.bak"]
-    for name in stale + kept:
+    stale = ["run.json", "pred.zip", "scores.json", "pck.png", "00000007_plot.jpg", "old_plot.jpg"]
+    kept = ["notes.txt", "other.json", "plot.jpg", "scores.json.bak", "00000001_plot.jpg"]
+    OutputFolder(out).record(*stale)  # what an earlier evaluation wrote
+    for name in stale[:-1] + kept:
         (out / name).write_text("earlier")
-    (out / "old_plot.jpg").mkdir()  # a folder matching the plot pattern is not a plot: kept
-    ground_truth = prepare_output(out, "run", root)
-    assert sorted(path.name for path in out.iterdir()) == sorted(kept + ["old_plot.jpg"])
-    result = write_and_score(out, "run", xyz, verts, ground_truth)
+    (out / "old_plot.jpg").mkdir()  # recorded, but a folder now: not the project's file, kept
+    folder, ground_truth = prepare_output(out, root)
+    assert sorted(path.name for path in out.iterdir()) == sorted(kept + ["old_plot.jpg", OUTPUT_MANIFEST])
+    result = write_and_score(folder, "run", xyz, verts, ground_truth)
     written = json.loads((out / "scores.json").read_text())
     assert _max_difference(written, official_scores_of_zip(out / "pred.zip", root)) < 1e-9
     assert result["scores"] == written and result["count"] == SAMPLES
@@ -146,17 +147,19 @@ def test_evaluation_writes_server_scores_and_removes_only_its_stale_outputs(case
 
 def test_evaluation_without_ground_truth_leaves_no_stale_scores(case, tmp_path):
     from cmr.engine.evaluate import prepare_output, write_and_score
+    from cmr.fileio import OUTPUT_MANIFEST, OutputFolder
 
     _, xyz, verts = case
     out, images_only = tmp_path / "eval", tmp_path / "no_gt"
     images_only.mkdir()
-    out.mkdir()
+    OutputFolder(out).record("scores.json", "pck.png")
     for name in ("scores.json", "pck.png"):
         (out / name).write_text("earlier")
-    result = write_and_score(out, "run", xyz, verts, prepare_output(out, "run", images_only))
+    folder, ground_truth = prepare_output(out, images_only)
+    result = write_and_score(folder, "run", xyz, verts, ground_truth)
     assert result["scores"] is None and result["skipped"] == SCORE_NAMES
     assert "evaluation_xyz.json" in result["messages"][0] and "no scores" in result["messages"][0]
-    assert sorted(path.name for path in out.iterdir()) == ["pred.zip", "run.json"]
+    assert sorted(path.name for path in out.iterdir()) == sorted([OUTPUT_MANIFEST, "pred.zip", "run.json"])
 
 
 def test_missing_vertices_give_the_keypoint_scores_only(case, tmp_path):
@@ -192,12 +195,12 @@ def test_checkpoint_evaluation_end_to_end_gives_the_server_scores(tmp_path):
     root = tmp_path / "synth"
     generate(root, num_training=0, num_evaluation=4, versions=1, seed=0, workers=1, progress=False)
     eval_dir = tmp_path / "out" / "FreiHAND_synth" / "compact_synth" / "eval"
-    eval_dir.mkdir(parents=True)
-    (eval_dir / "00000003_plot.jpg").write_text("earlier")
-    status = cli_main(["eval", "--checkpoint", str(REPO_ROOT / "cmr" / "assets" / "compact_synth.pt"),
-                       "DATA.ROOT", str(root), "OUTPUT_DIR", str(tmp_path / "out"), "DEVICE", "cpu",
-                       "DATA.NUM_WORKERS", "0", "TEST.NUM_PLOTS", "1", "NUM_THREADS", "1"])
-    assert status == 0
+    arguments = ["eval", "--checkpoint", str(REPO_ROOT / "cmr" / "assets" / "compact_synth.pt"),
+                 "DATA.ROOT", str(root), "OUTPUT_DIR", str(tmp_path / "out"), "DEVICE", "cpu",
+                 "DATA.NUM_WORKERS", "0", "NUM_THREADS", "1"]
+    assert cli_main([*arguments, "TEST.NUM_PLOTS", "4"]) == 0  # an earlier evaluation with more plots
+    assert len(list(eval_dir.glob("*_plot.jpg"))) == 4
+    assert cli_main([*arguments, "TEST.NUM_PLOTS", "1"]) == 0
     written = json.loads((eval_dir / "scores.json").read_text())
     assert _max_difference(written, official_scores_of_zip(eval_dir / "pred.zip", root)) < 1e-9
     assert len(json.loads((eval_dir / "compact_synth.json").read_text())[0]) == 4

@@ -82,8 +82,8 @@ def _count_files(folder: Path, suffix: str) -> int:
         return sum(1 for entry in entries if entry.name.endswith(suffix))
 
 
-def _load_json_array(path: Path, tail_shape: tuple[int, ...]) -> np.ndarray:
-    """A float32 array (n, *tail_shape) from a JSON list of n entries."""
+def _load_json_array(path: Path, tail_shape: tuple[int | None, ...]) -> np.ndarray:
+    """A float32 array (n, *tail_shape) from a JSON list of n entries (None in ``tail_shape``: any size)."""
     if not path.is_file():
         raise _missing(path, "annotation file")
     try:
@@ -93,7 +93,8 @@ def _load_json_array(path: Path, tail_shape: tuple[int, ...]) -> np.ndarray:
         raise ValueError(f"{path}: not valid JSON ({error})") from None
     except (TypeError, ValueError) as error:
         raise ValueError(f"{path}: expected a list of numeric entries of shape {tail_shape} ({error})") from None
-    if array.ndim != len(tail_shape) + 1 or array.shape[1:] != tail_shape:
+    if array.ndim != len(tail_shape) + 1 or any(want is not None and got != want
+                                                  for got, want in zip(array.shape[1:], tail_shape)):
         raise ValueError(f"{path}: expected entries of shape {tail_shape}, got an array of shape {array.shape}")
     return array
 
@@ -140,6 +141,9 @@ class FreiHANDDataset(Dataset):
         jitter: :class:`cmr.geometry.crop.CropJitter` of training crops (rotation, scale and
             shift); None gives the centred, un-rotated crop. Evaluation crops are never jittered.
         color_aug: photometric distortion of jittered training crops.
+        ground_truth: read the evaluation split's ground truth (``evaluation_xyz.json``,
+            ``evaluation_verts.json`` with the template's vertex count) into the samples; False
+            when it is scored elsewhere (:mod:`cmr.evaluation` reads it as stored).
         seed: mixed into the per-process random stream (see
             :class:`cmr.data.augment.SampleRandomness`).
 
@@ -151,7 +155,8 @@ class FreiHANDDataset(Dataset):
     """
 
     def __init__(self, root: str | os.PathLike, split: str, template, policy: CropPolicy,
-                 jitter: CropJitter | None = None, color_aug: bool = True, seed: int = 0) -> None:
+                 jitter: CropJitter | None = None, color_aug: bool = True, seed: int = 0,
+                 ground_truth: bool = True) -> None:
         if split not in ("training", "evaluation"):
             raise ValueError(f"split must be 'training' or 'evaluation', got {split!r}")
         self.layout = FreiHANDLayout(root)
@@ -163,6 +168,7 @@ class FreiHANDDataset(Dataset):
         self.input_size = policy.size
         self.jitter = jitter if split == "training" else None
         self.color_aug = bool(color_aug)
+        self.ground_truth = bool(ground_truth)
         self.randomness = SampleRandomness(seed)
         self.K = _load_json_array(self.layout.annotation(split, "K"), (3, 3))
         if split == "training":
@@ -199,13 +205,11 @@ class FreiHANDDataset(Dataset):
         k_path = self.layout.annotation("evaluation", "K")
         if images != len(self.K):
             raise ValueError(f"{root / 'evaluation' / 'rgb'}: {images} images but {len(self.K)} entries in {k_path}")
-        self.xyz = self._optional_ground_truth("xyz", (NUM_KEYPOINTS, 3))
-        verts_path = self.layout.annotation("evaluation", "verts")
-        self.verts = None
-        if verts_path.is_file():
-            with open(verts_path) as file:
-                self.verts = np.asarray(json.load(file), dtype=np.float32)
-            self._check_same_length(k_path, len(self.K), verts_path, len(self.verts))
+        self.xyz = self.verts = None
+        if self.ground_truth:
+            vertices = self.template.num_vertices[0] if self.template is not None else None
+            self.xyz = self._optional_ground_truth("xyz", (NUM_KEYPOINTS, 3))
+            self.verts = self._optional_ground_truth("verts", (vertices, 3))
 
     def _optional_ground_truth(self, name: str, tail_shape: tuple[int, ...]) -> np.ndarray | None:
         path = self.layout.annotation("evaluation", name)
@@ -325,11 +329,14 @@ def _to_tensors(sample: dict, index: int) -> dict:
     return converted
 
 
-def dataset_from_config(cfg, split: str, template, augment: bool = False) -> FreiHANDDataset:
+def dataset_from_config(cfg, split: str, template, augment: bool = False,
+                        ground_truth: bool = True) -> FreiHANDDataset:
     """The ``split`` of ``DATA.ROOT`` framed by the model's crop policy (``MODEL.INPUT_SIZE``,
-    ``MODEL.CROP``), jittered by ``DATA.ROTATION`` / ``DATA.SCALE_JITTER`` when ``augment``."""
+    ``MODEL.CROP``), jittered by ``DATA.ROTATION`` / ``DATA.SCALE_JITTER`` when ``augment``;
+    ``ground_truth`` as :class:`FreiHANDDataset`."""
     from cmr.config import resolve_path
 
     jitter = CropJitter(float(cfg.DATA.ROTATION), float(cfg.DATA.SCALE_JITTER)) if augment else None
     return FreiHANDDataset(resolve_path(cfg.DATA.ROOT), split, template, CropPolicy.from_config(cfg.MODEL),
-                           jitter, color_aug=bool(cfg.DATA.COLOR_AUG), seed=int(cfg.TRAIN.SEED))
+                           jitter, color_aug=bool(cfg.DATA.COLOR_AUG), seed=int(cfg.TRAIN.SEED),
+                           ground_truth=ground_truth)

@@ -1,8 +1,9 @@
 """FreiHAND evaluation: predictions for the evaluation split, the submission, and the scores.
 
-``evaluate_checkpoint(cfg, checkpoint)`` runs the model on every evaluation image (the fixed
-centre crop of the reference), registers each mesh in camera space with the crop's K, and writes
-to ``<OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>/eval/``::
+``evaluate_model(cfg, loaded)`` runs the model on every evaluation image (framed by the model's
+crop policy around the split's known hand box, :data:`cmr.data.layout.EVALUATION_HAND_BOX`),
+registers each mesh in camera space with the crop's K, and writes to
+``<OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>/eval/``::
 
     <EXP_NAME>.json   the FreiHAND submission [xyz_list, verts_list] (metres, camera space,
                       FreiHAND joint order)
@@ -14,8 +15,9 @@ to ``<OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>/eval/``::
     pck.png           the PCK curves, likewise
     <index>_plot.jpg  the 5-panel plot of the first TEST.NUM_PLOTS images
 
-Before the inference the folder is checked to be writable and these files of an earlier
-evaluation are removed (nothing else), so no stale score sits beside a new submission.
+Before the inference the folder is checked to be writable and the files an earlier evaluation
+recorded there are removed (:class:`cmr.fileio.OutputFolder`; nothing else), so no stale score
+sits beside a new submission.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from cmr.evaluation import (
     write_submission,
     zip_submission,
 )
-from cmr.fileio import writable_folder
+from cmr.fileio import OutputFolder
 from cmr.models.prediction import predict
 from cmr.registration import RegistrationConfig
 from cmr.vis.plot import plot_prediction
@@ -77,34 +79,19 @@ def _crop_rgb(image: torch.Tensor) -> np.ndarray:
     return ((image.permute(1, 2, 0).numpy() * 0.5 + 0.5) * 255).round().clip(0, 255).astype(np.uint8)
 
 
-def _earlier_outputs(out_dir: Path, exp_name: str) -> list[Path]:
-    """The files in ``out_dir`` that an evaluation named ``exp_name`` writes (plots: any index)."""
-    named = [out_dir / f"{exp_name}.json", out_dir / "pred.zip", out_dir / SCORES_FILE, out_dir / PCK_PLOT_FILE]
-    plots = sorted(path for path in out_dir.glob("*_plot.jpg") if path.is_file() or path.is_symlink())
-    return named + plots
+def prepare_output(out_dir: Path, gt_root: Path) -> tuple[OutputFolder, GroundTruth]:
+    """Before the inference: the output folder (checked writable, an earlier evaluation's files
+    removed, :class:`cmr.fileio.OutputFolder`) and the ground truth under ``gt_root`` (missing
+    files left None).
 
-
-def prepare_output(out_dir: Path, exp_name: str, gt_root: Path) -> GroundTruth:
-    """Before the inference: check ``out_dir`` is writable, read the ground truth, drop earlier outputs.
-
-    Returns:
-        The evaluation ground truth under ``gt_root`` (missing files left None).
-
-    Raises:
-        ValueError: ``out_dir`` is (under) a regular file or not writable, or a ground-truth
-            file is broken (the message names the folder or file).
-        IsADirectoryError: a folder stands where an output file goes.
+    Raises ValueError naming the folder or file: ``out_dir`` is (under) a regular file or not
+    writable, or a ground-truth file is broken.
     """
-    writable_folder(out_dir)
-    ground_truth = read_ground_truth(gt_root)
-    for path in _earlier_outputs(out_dir, exp_name):
-        if path.is_dir() and not path.is_symlink():
-            raise IsADirectoryError(f"{path}: a folder stands where the evaluation writes a file")
-        path.unlink(missing_ok=True)
-    return ground_truth
+    folder = OutputFolder(out_dir)
+    return folder, read_ground_truth(gt_root)
 
 
-def write_and_score(out_dir: Path, exp_name: str, xyz: np.ndarray, verts: np.ndarray,
+def write_and_score(folder: OutputFolder, exp_name: str, xyz: np.ndarray, verts: np.ndarray,
                     ground_truth: GroundTruth) -> dict:
     """Write the submission and pred.zip from (N, 21, 3) / (N, 778, 3) metres, then score pred.zip.
 
@@ -112,9 +99,11 @@ def write_and_score(out_dir: Path, exp_name: str, xyz: np.ndarray, verts: np.nda
         ``{'submission', 'zip', 'scores' (None when nothing was scored), 'skipped', 'messages',
         'count'}``; see :class:`cmr.evaluation.ScoreReport` for the last three.
     """
-    submission = write_submission(out_dir / f"{exp_name}.json", xyz.tolist(), verts.tolist())
-    archive = zip_submission(submission, out_dir / "pred.zip")
-    report = score_submission(archive, ground_truth, out_dir)
+    names = (f"{exp_name}.json", "pred.zip", SCORES_FILE, PCK_PLOT_FILE)
+    folder.record(*names)  # recorded first: an interrupted run's files go with the next one
+    submission = write_submission(folder.path / names[0], xyz.tolist(), verts.tolist())
+    archive = zip_submission(submission, folder.path / names[1])
+    report = score_submission(archive, ground_truth, folder.path)
     return {"submission": submission, "zip": archive, "scores": report.scores or None,
             "skipped": report.skipped, "messages": report.messages, "count": len(xyz)}
 
@@ -126,9 +115,8 @@ def evaluate_model(cfg, loaded: LoadedModel) -> dict:
     crop policy frames the split's known hand box; REGISTRATION, TEST and the output folder
     apply. Returns what :func:`write_and_score` returns.
     """
-    out_dir = run_dir(cfg) / "eval"
-    ground_truth = prepare_output(out_dir, cfg.EXP_NAME, data_root(cfg))
-    dataset = dataset_from_config(cfg, "evaluation", loaded.template)
+    folder, ground_truth = prepare_output(run_dir(cfg) / "eval", data_root(cfg))
+    dataset = dataset_from_config(cfg, "evaluation", loaded.template, ground_truth=False)  # scored from pred.zip
     loader = DataLoader(dataset, batch_size=cfg.TEST.BATCH_SIZE, shuffle=False, num_workers=cfg.DATA.NUM_WORKERS)
     config, faces = RegistrationConfig.from_config(cfg.REGISTRATION), loaded.template.faces[0]
     xyz, verts = [], []
@@ -138,9 +126,11 @@ def evaluate_model(cfg, loaded: LoadedModel) -> dict:
         verts.append(prediction.vertices.cpu().numpy())
         for i, index in enumerate(batch["index"].tolist()):
             if index < cfg.TEST.NUM_PLOTS:
+                plot = folder.path / f"{index:08d}_plot.jpg"
+                folder.record(plot)
                 plot_prediction(_crop_rgb(batch["image"][i]), prediction.sample(i), faces, batch["K"][i].numpy(),
-                                out_dir / f"{index:08d}_plot.jpg", config.mask_threshold)
-    return write_and_score(out_dir, cfg.EXP_NAME, np.concatenate(xyz), np.concatenate(verts), ground_truth)
+                                plot, config.mask_threshold)
+    return write_and_score(folder, cfg.EXP_NAME, np.concatenate(xyz), np.concatenate(verts), ground_truth)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
