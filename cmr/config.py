@@ -57,8 +57,8 @@ _C.MODEL.LATENT_SIZE = 1000
 #: Block widths of the 2-D (heatmap/silhouette) decoders; empty gives CMR's (C3, C2, C1, C1).
 _C.MODEL.DECODER_2D_CHANNELS = []
 #: Template: a folder holding CMR's released files (transform.pkl, ...) or one written by
-#: Template.save, or '<folder>/<name>' for a saved template named <name>. Relative paths are
-#: resolved against the current directory, then the repository root.
+#: Template.save, or '<folder>/<name>' for a saved template named <name> (relative: below the
+#: repository root, as every path of the configuration).
 _C.MODEL.TEMPLATE = "template"
 #: The crop policy (cmr.geometry.crop.CropPolicy): the network sees a square box BOX_SCALE times
 #: the hand's extent (the larger side of its box), resized to INPUT_SIZE. Training (jittered by
@@ -166,8 +166,8 @@ _C.DEMO = CN()
 _C.DEMO.INPUT = "cmr/assets/samples"
 #: Output folder ('' = <OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>/demo).
 _C.DEMO.OUTPUT = ""
-#: Checkpoint to run ('' = the bundled cmr/assets/compact_synth.pt).
-_C.DEMO.CHECKPOINT = ""
+#: Checkpoint to run (default: the bundled model).
+_C.DEMO.CHECKPOINT = "cmr/assets/compact_synth.pt"
 #: Field of view (degrees, horizontal) assumed for images without a K file.
 _C.DEMO.FOV = 45.0
 #: The images show left hands (mirrored in and out).

@@ -2,7 +2,7 @@
 
 Images without a hand, made here, are rejected; the bundled samples are kept; the real crops in
 ``shared/data`` (skipped when absent) are mostly kept. The asserted fractions are the measured
-ones (``python -m cmr.bench.hand_presence``: Ge et al. 60/60, FreiHAND 8/8, sign-language photos
+ones (``python -m cmr bench hand_presence``: Ge et al. 60/60, FreiHAND 8/8, sign-language photos
 200/200 as right hands) less a small margin.
 """
 

@@ -11,7 +11,7 @@ and prints a table with their ratio (loader samples/s over step samples/s; it sh
 above 1). Models: 'compact' (``configs/compact.yaml``, the default) and the full variants
 (``--models compact cmr_g``; on a CPU one CMR-G step at batch 32 takes about a minute).
 
-Run ``python -m cmr.bench.data --root data/FreiHAND_synth`` (``--help`` lists options).
+Run ``python -m cmr bench data --root data/FreiHAND_synth`` (``--help`` lists options).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler
 
 from cmr import REPO_ROOT
+from cmr.bench import model_config
 from cmr.engine.train import to_device
 
 #: What the default run measures.
@@ -50,18 +51,6 @@ class DataResult:
     @property
     def ratio(self) -> float:
         return self.loader_samples_per_second / self.step_samples_per_second
-
-
-def _config(model_name: str):
-    """The configuration of 'compact' (configs/compact.yaml) or of a full variant."""
-    from cmr.config import get_cfg
-
-    cfg = get_cfg()
-    if model_name == "compact":
-        cfg.merge_from_file(str(REPO_ROOT / "configs" / "compact.yaml"))
-    else:
-        cfg.MODEL.NAME = model_name
-    return cfg
 
 
 def make_loader(dataset, batch: int, workers: int, batches: int) -> DataLoader:
@@ -116,7 +105,7 @@ def measure(model_name: str, args: argparse.Namespace) -> DataResult:
     from cmr.data.freihand import dataset_from_config
     from cmr.models.build import load_template
 
-    cfg = _config(model_name)
+    cfg = model_config(model_name)
     cfg.DATA.ROOT = str(Path(args.root).absolute())
     template = load_template(args.template or cfg.MODEL.TEMPLATE)
     dataset = dataset_from_config(cfg, "training", template, augment=True)
@@ -143,7 +132,8 @@ DESCRIPTION = __doc__.split("\n\n")[0]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark's options."""
-    parser.add_argument("--root", default="data/FreiHAND_synth", help="dataset root laid out like FreiHAND")
+    parser.add_argument("--root", default=str(REPO_ROOT / "data" / "FreiHAND_synth"),
+                        help="dataset root laid out like FreiHAND (default: data/FreiHAND_synth in the repository)")
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
                         help="'compact' and/or cmr_sg, cmr_pg, cmr_g")
     parser.add_argument("--template", default="", help="template folder (default: the model config's)")

@@ -3,7 +3,7 @@
 Runs the demo's inference path (:func:`cmr.engine.inference.predict_images`) on real hands and
 on images without a hand, and prints per set the number of images, the fraction judged "hand"
 and the range of each signal the decision uses. Run
-``python -m cmr.bench.hand_presence [--checkpoint PT] [--ge-root DIR] [--freihand-samples DIR]
+``python -m cmr bench hand_presence [--checkpoint PT] [--ge-root DIR] [--freihand-samples DIR]
 [--sign-root DIR] [--count N] [--threads T]``.
 
 Hands (should be kept):
@@ -42,13 +42,16 @@ import torch
 from cmr import REPO_ROOT
 from cmr.data.synth_appearance import draw_forearm, finish_image, sample_background, sample_skin_tone
 from cmr.engine.hand_presence import CHECKS, check_results, presence_signals
-from cmr.geometry.camera import intrinsics_from_fov
+from cmr.config import get_cfg
+from cmr.engine.demo import BUNDLED_CHECKPOINT
+from cmr.geometry.camera import intrinsics_from_fov, project_points
+from cmr.tools.samples import BUNDLED_SAMPLES
 
 DATA_ROOT = REPO_ROOT.parent / "shared" / "data"
-BUNDLED_SAMPLES = REPO_ROOT / "cmr" / "assets" / "samples"
-#: Side (pixels) of the generated negatives, and the field of view (degrees) of images without K.
+#: Side (pixels) of the generated negatives, and the field of view (degrees) of images without K
+#: (the demo's, ``DEMO.FOV``).
 NEGATIVE_SIZE = 224
-FOV_DEG = 45.0
+FOV_DEG = float(get_cfg().DEMO.FOV)
 #: Images predicted together.
 BATCH_SIZE = 16
 #: Hand-free squares of the Ge crops: smallest side (pixels) and distance kept from the joints.
@@ -115,8 +118,7 @@ def ge_crops(root: Path) -> tuple[ImageSet, list[np.ndarray]]:
         s = image.shape[1] / w
         K = np.array([[fx * s, 0.0, (u0 - x) * s], [0.0, fy * s, (v0 - y) * s], [0.0, 0.0, 1.0]])
         images.add(Path(str(relative).strip()).name, image, K)
-        projected = joints_cm[index] @ K.T
-        joints_uv.append(projected[:, :2] / projected[:, 2:])
+        joints_uv.append(project_points(joints_cm[index], K))
     return images, joints_uv
 
 
@@ -334,7 +336,7 @@ DESCRIPTION = "Hand / no-hand decision on real hands and on images without a han
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark's options (sets whose folder is missing are skipped)."""
-    parser.add_argument("--checkpoint", type=Path, default=REPO_ROOT / "cmr" / "assets" / "compact_synth.pt")
+    parser.add_argument("--checkpoint", type=Path, default=BUNDLED_CHECKPOINT, help="checkpoint (default: bundled)")
     parser.add_argument("--ge-root", type=Path, default=DATA_ROOT / "ge_real_dev")
     parser.add_argument("--freihand-samples", type=Path, default=DATA_ROOT / "freihand_samples")
     parser.add_argument("--sign-root", type=Path, default=DATA_ROOT / "real_unlabeled" / "sign_language_digits")

@@ -5,7 +5,7 @@ peak resident set size of that process (``ru_maxrss``) and its growth over the b
 CUDA ``torch.cuda.max_memory_allocated``. Inputs are random images; timings are the median of
 ``--iterations`` forward passes under ``torch.inference_mode`` after one warm-up pass.
 
-Run ``python -m cmr bench model`` (or ``python -m cmr.bench.model``); ``--help`` lists options.
+Run ``python -m cmr bench model`` (or ``python -m cmr bench model``); ``--help`` lists options.
 """
 
 from __future__ import annotations
@@ -36,15 +36,10 @@ class ModelResult:
 
 def _build(model_name: str, device: str):
     """(model, input size) for a variant name or 'compact' (configs/compact.yaml)."""
-    from cmr import REPO_ROOT
-    from cmr.config import get_cfg
+    from cmr.bench import model_config
     from cmr.models.build import build_model, load_template
 
-    cfg = get_cfg()
-    if model_name == "compact":
-        cfg.merge_from_file(str(REPO_ROOT / "configs" / "compact.yaml"))
-    else:
-        cfg.MODEL.NAME = model_name
+    cfg = model_config(model_name)
     model = build_model(cfg, load_template(cfg.MODEL.TEMPLATE)).to(device).eval()
     return model, cfg.MODEL.INPUT_SIZE
 

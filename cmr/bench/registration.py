@@ -3,7 +3,7 @@
 Synthetic inputs: a random hand-sized point cloud (778 "vertices" and 21 "joints" in a
 0.18 x 0.1 x 0.05 m box), FreiHAND-like 224 px crops with off-centre principal points, root
 depths 0.3-1 m, 2 px noise on the 2D joints, and the silhouette drawn as the filled convex hull
-of the projected vertices. Run ``python -m cmr.bench.registration [--samples 256]``.
+of the projected vertices. Run ``python -m cmr bench registration [--samples 256]``.
 """
 
 import argparse
@@ -141,7 +141,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the benchmark and print its table."""
     """Print the 2D-solver comparison and the full-registration timings."""
     torch.set_num_threads(args.threads)
     config = RegistrationConfig.defaults()

@@ -3,7 +3,7 @@
 The default mesh is a closed hand-sized ellipsoid (semi-axes 4.5 x 9 x 2.5 cm, 770 vertices,
 1536 faces - MANO's size) 0.6 m in front of a 560 px focal-length camera, i.e. ~11k covered
 pixels, like a FreiHAND crop; ``--ply`` renders another mesh, re-centred at the same depth.
-Run ``python -m cmr.bench.render [--device cuda] [--threads 1] [--ply template/hand.ply]``.
+Run ``python -m cmr bench render [--device cuda] [--threads 1] [--ply template/hand.ply]``.
 Frames per second are given on wall time and on this process's CPU time (the latter is what
 counts on a shared machine; on GPU only wall time means anything).
 """

@@ -3,7 +3,7 @@
 Generates ``--training`` annotations x ``--versions`` images plus ``--evaluation`` images into a
 temporary folder once per worker count and prints RGB images per second over the whole run
 (parameters, JSONs, rendering, encoding, writing), and the process CPU time of the parent.
-Run ``python -m cmr.bench.synth [--workers 1 2]``.
+Run ``python -m cmr bench synth [--workers 1 2]``.
 """
 
 from __future__ import annotations

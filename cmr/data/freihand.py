@@ -305,7 +305,8 @@ class FreiHANDDataset(Dataset):
         return _to_tensors(sample, index)
 
     def evaluation_sample(self, index: int) -> dict:
-        """Evaluation sample ``index``: the fixed centre crop and, when released, ground truth."""
+        """Evaluation sample ``index``: the crop policy around :data:`EVALUATION_HAND_BOX` and, when
+        read, the ground truth."""
         centre, extent = EVALUATION_HAND_BOX
         crop = self.policy.around_box(centre, extent, self.K[index].astype(np.float64))
         image = crops.warp_image(read_rgb(self.layout.evaluation_rgb(index)), crop)

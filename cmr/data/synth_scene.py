@@ -34,8 +34,8 @@ CENTRE_JITTER = 7.0
 #: Pixels the projected hand keeps from the image border (224 px).
 BORDER_MARGIN = 4.0
 #: Pixel window (224 px) the hand must fit in: the whole image for training; for evaluation the
-#: fixed centre crop of the reference (47..177, see cmr.data.layout.EVALUATION_HAND_BOX), as FreiHAND's
-#: evaluation hands do.
+#: reference's evaluation crop (47..177: cmr.data.layout.EVALUATION_HAND_BOX at box scale 1.3),
+#: as FreiHAND's evaluation hands do.
 FRAME = {"training": (0.0, 223.0), "evaluation": (47.0, 177.0)}
 #: Rest frame (fingers +y, palm +z) to the upright camera view (fingers up, palm to camera).
 _REST_TO_UPRIGHT = Rotation.from_euler("x", np.pi)

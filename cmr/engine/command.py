@@ -20,9 +20,14 @@ class NothingProduced(RuntimeError):
     """A run that wrote no result (every input skipped, or none found): exit status 1."""
 
 
+def absolute_path(path: str) -> str:
+    """A command-line path made absolute against the current directory (argparse ``type``)."""
+    return str(Path(path).expanduser().absolute())
+
+
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """``--config FILE`` and trailing ``KEY VALUE`` overrides."""
-    parser.add_argument("--config", default=None, help="YAML experiment file (configs/*.yaml)")
+    parser.add_argument("--config", type=absolute_path, default=None, help="YAML experiment file (configs/*.yaml)")
     parser.add_argument("overrides", nargs=argparse.REMAINDER,
                         help="KEY VALUE pairs overriding the configuration, e.g. DEVICE cpu")
 

@@ -32,7 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cmr import REPO_ROOT
-from cmr.config import load_cfg, resolve_path
+from cmr.config import get_cfg, load_cfg, resolve_path
 from cmr.engine.checkpoint import LoadedModel, open_run
 from cmr.engine.command import NothingProduced, add_config_arguments, flag_overrides
 from cmr.engine.hand_presence import hand_presence
@@ -46,8 +46,8 @@ from cmr.registration import RegistrationConfig
 from cmr.vis.overlay import render_overlay, write_rgb_jpeg
 from cmr.vis.plot import plot_prediction
 
-#: The checkpoint used when none is given.
-BUNDLED_CHECKPOINT = REPO_ROOT / "cmr" / "assets" / "compact_synth.pt"
+#: The checkpoint used when none is given (``DEMO.CHECKPOINT``'s default).
+BUNDLED_CHECKPOINT = resolve_path(get_cfg().DEMO.CHECKPOINT)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 #: Images predicted together.
 BATCH_SIZE = 8
@@ -217,8 +217,7 @@ FLAGS = {"checkpoint": "DEMO.CHECKPOINT", "input": "DEMO.INPUT", "output": "DEMO
 def run(args: argparse.Namespace) -> int:
     """Build the run's one configuration from the checkpoint, the file and the flags; run."""
     overrides = flag_overrides(args, FLAGS, paths=("checkpoint", "input", "output"))
-    named = load_cfg(args.config, overrides).DEMO.CHECKPOINT  # the user's choice, before the weights' config
-    path = resolve_path(named) if named else BUNDLED_CHECKPOINT
+    path = resolve_path(load_cfg(args.config, overrides).DEMO.CHECKPOINT)  # before the weights' config
     loaded = open_run(path, args.config, overrides)
     run_demo(loaded.cfg, loaded)
     return 0

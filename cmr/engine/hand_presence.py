@@ -16,7 +16,7 @@ with a margin:
 3. **Joint evidence**: the most confident of the 21 heatmaps peaks at ``MIN_JOINT_PEAK`` or
    more (a loose check: some part of a hand was detected at all; it rejects flat images).
 
-Measured with ``python -m cmr.bench.hand_presence`` on the bundled ``compact_synth.pt`` (each
+Measured with ``python -m cmr bench hand_presence`` on the bundled ``compact_synth.pt`` (each
 no-hand set run as right and as left hands): every real hand is kept (Ge et al. 60/60, FreiHAND
 8/8, sign-language photos 200/200 as right and as left hands, bundled samples 6/6); patterns
 (gradients, flats, noise, blurred noise, blobs, checkers, stripes) are rejected but for one
@@ -43,6 +43,8 @@ import cv2
 import numpy as np
 import torch
 from torch import Tensor
+
+from cmr.geometry.crop import warp_pixels
 
 #: Silhouette probability above which a pixel counts as hand (the natural decision boundary;
 #: independent of ``REGISTRATION.MASK_THRESHOLD``, which tunes the registration).
@@ -80,7 +82,7 @@ class PresenceSignals:
 
 
 def input_pixels(prediction, images_rgb: list[np.ndarray]) -> np.ndarray:
-    """(B, S, S, 3) uint8: each source image warped into its network input (bilinear, black outside).
+    """(B, S, S, 3) uint8: each source image warped into its network input, as the network saw it.
 
     prediction: a :class:`cmr.models.prediction.Prediction`; its ``input_from_image`` (B, 3, 3)
     maps source pixels to input pixels (for left hands, the original unmirrored image to the
@@ -91,9 +93,7 @@ def input_pixels(prediction, images_rgb: list[np.ndarray]) -> np.ndarray:
     maps = prediction.input_from_image.detach().cpu().numpy()
     if len(images_rgb) != len(maps):
         raise ValueError(f"{len(images_rgb)} images for a prediction of {len(maps)}")
-    return np.stack([cv2.warpAffine(np.ascontiguousarray(image), matrix[:2], (size, size), flags=cv2.INTER_LINEAR,
-                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-                     for image, matrix in zip(images_rgb, maps)])
+    return np.stack([warp_pixels(image, matrix, size) for image, matrix in zip(images_rgb, maps)])
 
 
 def skin_pixels(pixels: np.ndarray) -> np.ndarray:

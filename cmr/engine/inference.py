@@ -80,29 +80,22 @@ def hand_pixels(prediction: Prediction, config: RegistrationConfig) -> list[np.n
 
 
 def predict_images(model: nn.Module, images_rgb: list[np.ndarray], Ks: list[np.ndarray], joint_regressor,
-                   config: RegistrationConfig, policy: CropPolicy, passes: int, left: bool = False,
-                   boxes: list | None = None) -> Prediction:
+                   config: RegistrationConfig, policy: CropPolicy, passes: int, left: bool = False) -> Prediction:
     """Predict one hand per image, framed by ``policy``.
 
     images_rgb: B arrays (H_i, W_i, 3) uint8 RGB. Ks: B (3, 3) intrinsics (pixels).
     joint_regressor: (21, N). config: registration settings. passes: re-crops (``DEMO.PASSES``).
     left: the images show left hands.
-    boxes: optional B hand boxes ``(centre (2,), extent)`` in image pixels (e.g. a detector's);
-    without them each image is first predicted whole, then re-cropped ``passes`` times around
-    the hand found in the previous pass (:func:`hand_pixels`; an image where none is found keeps
-    its last crop).
+    Each image is first predicted whole, then re-cropped ``passes`` times around the hand found
+    in the previous pass (:func:`hand_pixels`; an image where none is found keeps its last crop).
     Returns a :class:`Prediction` in the original images' cameras.
     """
     if left:
         Ks = [mirror_intrinsics(K, image.shape[1]) for image, K in zip(images_rgb, Ks)]
         images_rgb = [np.ascontiguousarray(image[:, ::-1]) for image in images_rgb]
-    if boxes is not None:
-        crops = [policy.around_box(centre, extent, K) for (centre, extent), K in zip(boxes, Ks)]
-    else:
-        crops = [letterbox_crop(image.shape[1], image.shape[0], K, policy.size) for image, K in zip(images_rgb, Ks)]
-        for _ in range(passes):
-            found = hand_pixels(predict_crops(model, images_rgb, crops, joint_regressor, config), config)
-            crops = [crop if points is None else policy.around_points(points, K)
-                     for crop, points, K in zip(crops, found, Ks)]
+    crops = [letterbox_crop(image.shape[1], image.shape[0], K, policy.size) for image, K in zip(images_rgb, Ks)]
+    for _ in range(passes):
+        found = hand_pixels(predict_crops(model, images_rgb, crops, joint_regressor, config), config)
+        crops = [crop if points is None else policy.around_points(points, K) for crop, points, K in zip(crops, found, Ks)]
     prediction = predict_crops(model, images_rgb, crops, joint_regressor, config)
     return mirror_prediction(prediction, [image.shape[1] for image in images_rgb]) if left else prediction

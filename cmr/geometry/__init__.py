@@ -14,6 +14,6 @@ Conventions (used everywhere in cmr):
 
 Modules: :mod:`cmr.geometry.camera` (projection with the one depth clamp, intrinsics from a
 field of view, mirroring, validation), :mod:`cmr.geometry.pixel_maps` (the affine maps: scale,
-shift, box, rotation, letterbox) and :mod:`cmr.geometry.crop` (crops, warps and the crop
+box, rotation, mirror) and :mod:`cmr.geometry.crop` (crops, letterboxing, warps and the crop
 policy that frames a hand for the network).
 """

@@ -148,10 +148,16 @@ def _shrink_first(image: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np
 
 
 def warp_image(image: np.ndarray, crop: Crop) -> np.ndarray:
-    """(H, W, 3) uint8 source image -> (S, S, 3) uint8 crop, bilinear, black outside the source
-    (a source shrunk by more than :data:`MAX_DIRECT_SHRINK` is area-averaged first)."""
-    source, matrix = _shrink_first(image, crop.matrix)
-    return cv2.warpAffine(source, matrix[:2], (crop.size, crop.size), flags=cv2.INTER_LINEAR,
+    """(H, W, 3) uint8 source image -> (S, S, 3) uint8 crop (:func:`warp_pixels`)."""
+    return warp_pixels(image, crop.matrix, crop.size)
+
+
+def warp_pixels(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """(H, W, 3) uint8 source image -> (size, size, 3) uint8 through the (3, 3) pixel map
+    ``matrix``: bilinear, black outside the source, a source shrunk by more than
+    :data:`MAX_DIRECT_SHRINK` area-averaged first."""
+    source, matrix = _shrink_first(np.ascontiguousarray(image), np.asarray(matrix, dtype=np.float64))
+    return cv2.warpAffine(source, matrix[:2], (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 

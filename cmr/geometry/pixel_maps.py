@@ -32,11 +32,6 @@ def scale_map(source_size, target_size) -> np.ndarray:
                      [0.0, 0.0, 1.0]])
 
 
-def shift_map(dx: float, dy: float) -> np.ndarray:
-    """(3, 3) map of moving an image by (dx, dy) pixels (padding on the left/top is a shift)."""
-    return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
-
-
 def box_map(centre, half_side: float, size: int) -> np.ndarray:
     """(3, 3) map taking the square box ``centre +- half_side`` (pixel coordinates) onto a
     ``size`` x ``size`` image: ``u' = s (u - c) + (size - 1) / 2`` with ``s = size / (2 h)``,
@@ -46,13 +41,6 @@ def box_map(centre, half_side: float, size: int) -> np.ndarray:
     return np.array([[scale, 0.0, offset - scale * centre[0]],
                      [0.0, scale, offset - scale * centre[1]],
                      [0.0, 0.0, 1.0]])
-
-
-def letterbox(width: int, height: int) -> tuple[int, int, int]:
-    """(side, left, top): the square that holds a ``width`` x ``height`` image centred, and the
-    image's offset inside it (pixels, integers; the padding is black)."""
-    side = max(width, height)
-    return side, (side - width) // 2, (side - height) // 2
 
 
 def rotation_about_optical_axis(angle_degrees: float) -> np.ndarray:
@@ -73,12 +61,6 @@ def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Apply a (2, 3) or (3, 3) affine map to (..., 2) points; returns (..., 2)."""
     points = np.asarray(points, dtype=np.float64)
     return points @ matrix[:2, :2].T + matrix[:2, 2]
-
-
-def homogeneous(matrix: np.ndarray) -> np.ndarray:
-    """A (2, 3) affine as (3, 3) with last row [0, 0, 1] (a (3, 3) is returned as it is)."""
-    matrix = np.asarray(matrix, dtype=np.float64)
-    return matrix if matrix.shape == (3, 3) else np.vstack([matrix, [0.0, 0.0, 1.0]])
 
 
 def mirror_map(width: int) -> np.ndarray:

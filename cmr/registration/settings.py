@@ -72,7 +72,7 @@ class RegistrationConfig:
 
 @dataclass
 class Registration:
-    """Result of :func:`register` for a batch of B samples (N vertices, J joints).
+    """Result of :func:`cmr.registration.register` for a batch of B samples (N vertices, J joints).
 
     translation: (B, 3) metres, the fused camera-space translation of the root.
     translation_2d: (B, 3) metres, from the joints (``DEFAULT_TRANSLATION`` where it failed).

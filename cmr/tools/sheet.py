@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import torch
 
+from cmr import REPO_ROOT
 from cmr.config import load_cfg
 from cmr.data.freihand import dataset_from_config
 from cmr.engine.command import add_config_arguments, flag_overrides
@@ -34,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", default=None, help="dataset root laid out like FreiHAND (DATA.ROOT)")
     parser.add_argument("--split", choices=("training", "evaluation"), default="training")
     parser.add_argument("--count", type=int, default=16, help="number of samples (tiles)")
-    parser.add_argument("--out", type=Path, default=Path("out/contact_sheet.png"), help="PNG to write")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "out" / "contact_sheet.png",
+                        help="PNG to write (default: out/contact_sheet.png in the repository)")
     parser.add_argument("--template", default=None,
                         help="template (MODEL.TEMPLATE): 'template' (the project's hand) or CMR's release "
                              "folder for the real FreiHAND meshes")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cmr import REPO_ROOT
 from cmr.data.synth import generate
 
 DESCRIPTION = (
@@ -24,7 +25,8 @@ DEFAULT_EVALUATION = 500
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The generator's options (sizes, seed, workers, image size, output root)."""
-    parser.add_argument("--root", type=Path, default=Path("data/FreiHAND_synth"), help="output dataset root")
+    parser.add_argument("--root", type=Path, default=REPO_ROOT / "data" / "FreiHAND_synth",
+                        help="output dataset root (default: data/FreiHAND_synth in the repository)")
     parser.add_argument("--training", type=int, default=DEFAULT_TRAINING,
                         help=f"training annotations (default {DEFAULT_TRAINING}; FreiHAND has 32560)")
     parser.add_argument("--evaluation", type=int, default=DEFAULT_EVALUATION,
