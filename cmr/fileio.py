@@ -1,4 +1,4 @@
-"""Atomic, deterministic file writing shared by every part of the project.
+"""File I/O shared by every part of the project: atomic, deterministic writing; image reading.
 
 Everything the project writes (templates, JSON, checkpoints, meshes) goes to a temporary file
 first and is renamed into place, so an interrupted run never leaves a half-written file behind.
@@ -13,10 +13,11 @@ import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
+import cv2
 import numpy as np
 
 #: Fixed timestamp for archive members, so that equal contents give equal bytes.
-_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, fsync: bool = True) -> Path:
@@ -60,7 +61,7 @@ def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
         for name, array in arrays.items():
             member = io.BytesIO()
             np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_EPOCH)
             info.external_attr = 0o644 << 16
             archive.writestr(info, member.getvalue())
     return buffer.getvalue()
@@ -118,3 +119,25 @@ class OutputFolder:
         """Record files written into the folder (their names go into the manifest)."""
         self.written.extend(Path(path).name for path in paths)
         atomic_write_json(self.manifest, self.written)
+
+
+def read_image(path: str | os.PathLike, flags: int = cv2.IMREAD_COLOR, what: str = "image") -> np.ndarray:
+    """An image file as OpenCV decodes it with ``flags`` (BGR for colour).
+
+    Raises FileNotFoundError when ``path`` is missing and ValueError, naming it, when it cannot
+    be decoded (empty, truncated or not an image format OpenCV reads).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, flags) if data.size else None
+    if image is None:
+        raise ValueError(f"{path}: the {what} file cannot be decoded (empty, truncated or not an image format "
+                         "OpenCV reads)")
+    return image
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """(H, W, 3) uint8 RGB pixels of an image file (errors as :func:`read_image`)."""
+    return cv2.cvtColor(read_image(path), cv2.COLOR_BGR2RGB)

@@ -212,7 +212,7 @@ def test_corrupt_images_and_broken_annotations_name_the_file(root, tmp_path):
     shutil.copytree(root, broken)
     image = broken / "evaluation" / "rgb" / "00000001.jpg"
     image.write_bytes(image.read_bytes()[:200])
-    with pytest.raises(ValueError, match=r"00000001\.jpg: the image file exists but cannot be decoded"):
+    with pytest.raises(ValueError, match=r"00000001\.jpg: the image file cannot be decoded"):
         _dataset(broken, "evaluation", input_size=64)[1]
     (broken / "evaluation_K.json").write_text("[[[1, 0, 0], [0, 1")
     with pytest.raises(ValueError, match=r"evaluation_K\.json: not valid JSON"):

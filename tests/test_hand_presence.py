@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from cmr.fileio import read_rgb
 from cmr import REPO_ROOT
 from cmr.bench import hand_presence as bench
 from cmr.engine.hand_presence import CHECKS, hand_presence, input_pixels, skin_pixels
@@ -103,7 +104,7 @@ def test_real_crops_are_mostly_kept(loaded):
         assert kept_fraction(loaded, crops.images, crops.Ks) >= MIN_KEPT_FREIHAND
         checked += 1
     if sign_root.is_dir():
-        photos = [bench.read_rgb(path) for path in bench.sign_paths(sign_root, 32)]
+        photos = [read_rgb(path) for path in bench.sign_paths(sign_root, 32)]
         assert kept_fraction(loaded, photos, fov_intrinsics(photos)) >= MIN_KEPT_SIGN
         checked += 1
     if not checked:

@@ -44,6 +44,7 @@ from cmr.data.synth_appearance import draw_forearm, finish_image, sample_backgro
 from cmr.engine.hand_presence import CHECKS, check_results, presence_signals
 from cmr.config import get_cfg
 from cmr.engine.demo import BUNDLED_CHECKPOINT
+from cmr.fileio import read_rgb
 from cmr.geometry.camera import intrinsics_from_fov, project_points
 from cmr.tools.samples import BUNDLED_SAMPLES
 
@@ -79,14 +80,6 @@ class ImageSet:
         self.names.append(name)
         self.images.append(image)
         self.Ks.append(intrinsics_from_fov(image.shape[1], image.shape[0], FOV_DEG) if K is None else K)
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB pixels of an image file."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"unreadable image: {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -27,6 +26,7 @@ from cmr.engine.checkpoint import open_run
 from cmr.engine.demo import BUNDLED_CHECKPOINT
 from cmr.engine.inference import predict_images
 from cmr.evaluation.metrics import align_w_scale
+from cmr.fileio import read_rgb
 from cmr.geometry.camera import project_points
 from cmr.geometry.crop import CropPolicy, hand_box
 from cmr.models.prediction import predict
@@ -65,7 +65,7 @@ def _predict_both(checkpoint_path: Path, root: Path, ids: list[str], Ks: list[np
     config, regressor = RegistrationConfig.from_config(cfg.REGISTRATION), loaded.template.joint_regressor
     dataset = dataset_from_config(cfg, "evaluation", loaded.template)
     batch = torch.utils.data.default_collate([dataset[i] for i in range(len(dataset))])
-    images = [cv2.cvtColor(cv2.imread(str(BUNDLED_SAMPLES / f"{sample}_img.jpg")), cv2.COLOR_BGR2RGB) for sample in ids]
+    images = [read_rgb(BUNDLED_SAMPLES / f"{sample}_img.jpg") for sample in ids]
     return {"eval": predict(loaded.model, batch["image"], batch["K"], regressor, config),
             "demo": predict_images(loaded.model, images, Ks, regressor, config, CropPolicy.from_config(cfg.MODEL),
                                    int(cfg.DEMO.PASSES))}

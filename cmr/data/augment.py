@@ -63,6 +63,14 @@ def normalise_image(image: np.ndarray) -> np.ndarray:
     return (np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 127.5 - 1.0).astype(np.float32)
 
 
+def denormalise_image(image) -> np.ndarray:
+    """(3, S, S) network input in [-1, 1] (array or tensor) -> (S, S, 3) uint8 RGB, the inverse of
+    :func:`normalise_image` (rounded)."""
+    image = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    pixels = np.clip((image.transpose(1, 2, 0) + 1.0) * 127.5, 0, 255).round()
+    return np.ascontiguousarray(pixels, dtype=np.uint8)
+
+
 class SampleRandomness:
     """A numpy Generator per process, re-seeded whenever torch's initial seed changes.
 

@@ -55,6 +55,7 @@ from cmr.geometry import crop as crops
 from cmr.geometry.camera import project_points
 from cmr.geometry.crop import CropJitter, CropPolicy
 from cmr.hand.conventions import NUM_KEYPOINTS, ROOT_KEYPOINT
+from cmr.fileio import read_image
 from cmr.mesh.ply import read_ply
 #: Mean distance (metres) between the template-regressed and annotated joints of annotation 0
 #: above which the template is reported as not matching the dataset's meshes.
@@ -99,19 +100,16 @@ def _load_json_array(path: Path, tail_shape: tuple[int | None, ...]) -> np.ndarr
     return array
 
 
-def _read_image(path: Path, what: str, flags: int) -> np.ndarray:
-    """An image file as OpenCV reads it; FileNotFoundError when missing, ValueError when corrupt."""
+def _read_image(path: Path, what: str, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """An image of the dataset (:func:`cmr.fileio.read_image`); a missing one names FreiHAND's layout."""
     if not path.is_file():
         raise _missing(path, what)
-    image = cv2.imread(str(path), flags)
-    if image is None:
-        raise ValueError(f"{path}: the {what} file exists but cannot be decoded (corrupt or not an image)")
-    return image
+    return read_image(path, flags, what)
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB image."""
-    return cv2.cvtColor(_read_image(path, "image", cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    """(H, W, 3) uint8 RGB image of the dataset."""
+    return cv2.cvtColor(_read_image(path, "image"), cv2.COLOR_BGR2RGB)
 
 
 def read_mask(path: Path) -> np.ndarray:

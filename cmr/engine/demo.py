@@ -27,7 +27,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -38,7 +37,7 @@ from cmr.engine.command import NothingProduced, add_config_arguments, flag_overr
 from cmr.engine.hand_presence import hand_presence
 from cmr.engine.inference import predict_images
 from cmr.engine.runs import run_dir
-from cmr.fileio import OutputFolder
+from cmr.fileio import OutputFolder, read_rgb
 from cmr.geometry.camera import intrinsics_from_fov, mirror_faces, validate_intrinsics
 from cmr.geometry.crop import CropPolicy
 from cmr.mesh.ply import write_ply
@@ -86,15 +85,6 @@ def list_inputs(input_dir: Path) -> list[Path]:
     if not paths:
         raise ValueError(f"demo input folder {input_dir} holds no files (expected images: {', '.join(IMAGE_SUFFIXES)})")
     return paths
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB pixels of an image file; ValueError when it cannot be decoded."""
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise ValueError("not a readable image (empty, truncated or not an image format OpenCV reads)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def read_intrinsics(path: Path, width: int, height: int, fov_deg: float) -> np.ndarray:

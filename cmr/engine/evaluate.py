@@ -27,11 +27,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from cmr.config import load_cfg, resolve_path
+from cmr.data.augment import denormalise_image
 from cmr.data.freihand import dataset_from_config
 from cmr.engine.checkpoint import LoadedModel, open_run
 from cmr.engine.command import add_config_arguments, flag_overrides
@@ -72,11 +72,6 @@ def default_checkpoint(cfg) -> Path:
         "Train the run first, or name one with --checkpoint PATH (the bundled model: "
         "--checkpoint cmr/assets/compact_synth.pt)"
     )
-
-
-def _crop_rgb(image: torch.Tensor) -> np.ndarray:
-    """(3, S, S) normalised input -> (S, S, 3) uint8 RGB."""
-    return ((image.permute(1, 2, 0).numpy() * 0.5 + 0.5) * 255).round().clip(0, 255).astype(np.uint8)
 
 
 def prepare_output(out_dir: Path, gt_root: Path) -> tuple[OutputFolder, GroundTruth]:
@@ -128,7 +123,7 @@ def evaluate_model(cfg, loaded: LoadedModel) -> dict:
             if index < cfg.TEST.NUM_PLOTS:
                 plot = folder.path / f"{index:08d}_plot.jpg"
                 folder.record(plot)
-                plot_prediction(_crop_rgb(batch["image"][i]), prediction.sample(i), faces, batch["K"][i].numpy(),
+                plot_prediction(denormalise_image(batch["image"][i]), prediction.sample(i), faces, batch["K"][i].numpy(),
                                 plot, config.mask_threshold)
     return write_and_score(folder, cfg.EXP_NAME, np.concatenate(xyz), np.concatenate(verts), ground_truth)
 

@@ -31,7 +31,7 @@ from cmr.evaluation.metrics import (
     point_errors,
     point_measures,
 )
-from cmr.fileio import atomic_write_bytes
+from cmr.fileio import ZIP_EPOCH, atomic_write_bytes
 from cmr.hand.conventions import NUM_KEYPOINTS
 
 #: Vertices of a MANO-topology mesh (the ground truth the official script scores against).
@@ -53,8 +53,8 @@ SCORE_NAMES = (
 KEYPOINT_SCORE_NAMES = SCORE_NAMES[:4]
 #: Scores that also need the ground-truth meshes (``evaluation_verts.json``).
 MESH_SCORE_NAMES = SCORE_NAMES[4:]
-_ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
-_CM_PER_M = 100.0
+#: Centimetres per metre: the official scores report mean errors in cm.
+CM_PER_M = 100.0
 
 
 @dataclass(frozen=True)
@@ -181,8 +181,8 @@ def _keypoint_curves(pred_xyz: np.ndarray, gt_xyz: np.ndarray) -> dict[str, Poin
 def _point_score_entries(name: str, measures: PointMeasures | None) -> dict[str, float]:
     """``<name>_mean3d`` (cm) and ``<name>_auc3d``; the official -1 (x100 for the mean) when None."""
     if measures is None:
-        return {f"{name}_mean3d": NOT_EVALUATED * _CM_PER_M, f"{name}_auc3d": NOT_EVALUATED}
-    return {f"{name}_mean3d": measures.mean_m * _CM_PER_M, f"{name}_auc3d": measures.auc}
+        return {f"{name}_mean3d": NOT_EVALUATED * CM_PER_M, f"{name}_auc3d": NOT_EVALUATED}
+    return {f"{name}_mean3d": measures.mean_m * CM_PER_M, f"{name}_auc3d": measures.auc}
 
 
 def _f_score_entries(
@@ -311,7 +311,7 @@ def write_submission(
 
 def zip_submission(json_path: str | os.PathLike, zip_path: str | os.PathLike) -> Path:
     """Zip a submission JSON as the single member ``pred.json`` (fixed timestamp: same bytes each run)."""
-    info = zipfile.ZipInfo(SUBMISSION_MEMBER, date_time=_ZIP_DATE_TIME)
+    info = zipfile.ZipInfo(SUBMISSION_MEMBER, date_time=ZIP_EPOCH)
     info.compress_type = zipfile.ZIP_DEFLATED
     info.create_system = 3
     info.external_attr = 0o644 << 16

@@ -20,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from cmr.evaluation.freihand import (
+    CM_PER_M,
     MANO_VERTICES,
     MESH_SCORE_NAMES,
     SCORE_NAMES,
@@ -36,7 +37,6 @@ from cmr.fileio import atomic_write_bytes, atomic_write_json
 #: Default name of the scores file and the name of the PCK plot written beside it.
 SCORES_FILE = "scores.json"
 PCK_PLOT_FILE = "pck.png"
-_CM_PER_M = 100.0
 
 
 def write_scores(path: str | os.PathLike, scores: Mapping[str, float]) -> Path:
@@ -61,7 +61,7 @@ def plot_pck(curves: Mapping[str, PointMeasures], path: str | os.PathLike) -> Pa
             if key in curves:
                 measures = curves[key]
                 legend = f"{label} (AUC {measures.auc:.3f})"
-                ax.plot(measures.thresholds_m * _CM_PER_M, measures.pck, label=legend)
+                ax.plot(measures.thresholds_m * CM_PER_M, measures.pck, label=legend)
         ax.set(title=title, xlabel="threshold (cm)", ylabel=f"fraction of {ylabel}", ylim=(0.0, 1.01))
         ax.grid(alpha=0.3)
         if ax.lines:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
 
+from cmr.data.augment import denormalise_image
 from cmr.data.targets import MESH_SCALE
 from cmr.geometry.camera import project_points
 from cmr.hand.conventions import FREIHAND_PARENTS
@@ -25,12 +25,6 @@ MESH_ALPHA = 0.45
 #: Fixed-point bits of OpenCV's drawing calls (sub-pixel positions: 1/16 px).
 DRAW_SHIFT = 4
 OUTLINE_COLOUR = (255, 230, 40)
-
-
-def denormalise(image: torch.Tensor) -> np.ndarray:
-    """(3, S, S) network input in [-1, 1] -> (S, S, 3) uint8 RGB."""
-    pixels = np.clip((image.numpy().transpose(1, 2, 0) + 1.0) * 127.5, 0, 255).round()
-    return np.ascontiguousarray(pixels, dtype=np.uint8)
 
 
 def _fixed(point: np.ndarray) -> tuple[int, int]:
@@ -65,7 +59,7 @@ def sample_tile(sample: dict, faces: np.ndarray | None) -> np.ndarray:
     (21, 3) metres, when released), the silhouette ``mask`` (1, S/2, S/2) and ``index``.
     ``faces`` (F, 3) of the mesh, or None to skip the mesh.
     """
-    tile = denormalise(sample["image"])
+    tile = denormalise_image(sample["image"])
     K = sample["K"].numpy().astype(np.float64)
     if "mesh" in sample:
         root = sample["root"].numpy().astype(np.float64)
