@@ -97,8 +97,8 @@ def _demo(checkpoint, inputs, output, *extra) -> int:
 
 
 def test_demo_writes_outputs_and_skips_bad_files(checkpoint, freihand_samples_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(demo, "hand_presence", lambda prediction, images: (torch.ones(len(images), dtype=torch.bool),
-                                                                            ["hand"] * len(images)))
+    monkeypatch.setattr(demo, "hand_presence", lambda prediction: (torch.ones(len(prediction), dtype=torch.bool),
+                                                                   ["hand"] * len(prediction)))
     inputs = tmp_path / "in"
     inputs.mkdir()
     ids = ["119", "889"]
@@ -152,8 +152,8 @@ def test_demo_errors_and_empty_runs_exit_non_zero(checkpoint, tmp_path, monkeypa
     (tmp_path / "file").write_text("x")
     assert _demo(checkpoint, REPO_ROOT / "cmr" / "assets" / "samples", tmp_path / "file" / "out") == 2
     assert "is a regular file" in capsys.readouterr().err
-    monkeypatch.setattr(demo, "hand_presence", lambda prediction, images: (torch.zeros(len(images), dtype=torch.bool),
-                                                                            ["no"] * len(images)))
+    monkeypatch.setattr(demo, "hand_presence", lambda prediction: (torch.zeros(len(prediction), dtype=torch.bool),
+                                                                   ["no"] * len(prediction)))
     (tmp_path / "in").mkdir()
     cv2.imwrite(str(tmp_path / "in" / "black.png"), np.zeros((64, 64, 3), np.uint8))
     assert _demo(checkpoint, tmp_path / "in", tmp_path / "out", "--left") == 1

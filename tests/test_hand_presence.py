@@ -42,7 +42,7 @@ def decide(loaded, images: list[np.ndarray], Ks: list[np.ndarray], left: bool = 
     prediction = predict_images(loaded.model, images, Ks, loaded.template.joint_regressor,
                                 RegistrationConfig.from_config(loaded.cfg.REGISTRATION),
                                 CropPolicy.from_config(loaded.cfg.MODEL), int(loaded.cfg.DEMO.PASSES), left)
-    return (prediction, *hand_presence(prediction, images))
+    return (prediction, *hand_presence(prediction))
 
 
 def fov_intrinsics(images: list[np.ndarray]) -> list[np.ndarray]:
@@ -69,7 +69,7 @@ def test_bundled_samples_are_kept(loaded):
     samples = bench.folder_set("samples", bench.BUNDLED_SAMPLES)
     prediction, found, reasons = decide(loaded, samples.images, samples.Ks)
     assert found.all() and reasons == ["hand"] * len(samples.images)
-    assert input_pixels(prediction, samples.images).shape == (len(samples.images), *prediction.mask.shape[1:], 3)
+    assert input_pixels(prediction).shape == (len(samples.images), *prediction.mask.shape[1:], 3)
 
 
 def test_input_pixels_follow_a_left_hand_prediction(loaded):
@@ -78,8 +78,8 @@ def test_input_pixels_follow_a_left_hand_prediction(loaded):
     mirrored = np.ascontiguousarray(image[:, ::-1])
     right, _, _ = decide(loaded, [mirrored], fov_intrinsics([mirrored]))
     left, _, _ = decide(loaded, [image], fov_intrinsics([image]), left=True)
-    flipped_back = input_pixels(right, [mirrored])[0, :, ::-1].astype(int)
-    assert np.abs(input_pixels(left, [image])[0].astype(int) - flipped_back).mean() < 2.0
+    flipped_back = input_pixels(right)[0, :, ::-1].astype(int)
+    assert np.abs(input_pixels(left)[0].astype(int) - flipped_back).mean() < 2.0
     assert torch.allclose(left.mask[0], right.mask[0].flip(-1), atol=1e-4)
 
 

@@ -37,11 +37,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from cmr import REPO_ROOT
 from cmr.data.synth_appearance import draw_forearm, finish_image, sample_background, sample_skin_tone
-from cmr.engine.hand_presence import CHECKS, check_results, presence_signals
+from cmr.engine.hand_presence import CHECKS, all_passed, check_results, presence_signals
 from cmr.config import get_cfg
 from cmr.engine.demo import BUNDLED_CHECKPOINT
 from cmr.fileio import read_rgb
@@ -284,9 +283,9 @@ def measure(loaded, image_set: ImageSet) -> tuple[dict[str, np.ndarray], np.ndar
         prediction = predict_images(loaded.model, images, image_set.Ks[start:start + BATCH_SIZE],
                                     loaded.template.joint_regressor, config, policy, int(loaded.cfg.DEMO.PASSES),
                                     image_set.left)
-        signals = presence_signals(prediction, images)
+        signals = presence_signals(prediction)
         passed = check_results(signals)
-        found.append(torch.stack(list(passed.values())).all(dim=0).cpu().numpy())
+        found.append(all_passed(passed).cpu().numpy())
         for name in values:
             values[name].append(getattr(signals, name).cpu().numpy())
     return {name: np.concatenate(parts) for name, parts in values.items()}, np.concatenate(found)

@@ -177,7 +177,7 @@ def _run_batch(batch: list[DemoInput], loaded: LoadedModel, faces: np.ndarray, c
     prediction = predict_images(loaded.model, [item.image for item in batch], [item.K for item in batch],
                                 loaded.template.joint_regressor, config, CropPolicy.from_config(cfg.MODEL),
                                 int(cfg.DEMO.PASSES), bool(cfg.DEMO.LEFT))
-    found, reasons = hand_presence(prediction, [item.image for item in batch])
+    found, reasons = hand_presence(prediction)
     for index, item in enumerate(batch):
         if not found[index]:
             _warn(summary, item.name, f"no hand found ({reasons[index]})")

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cmr.geometry.crop import warp_pixels
+from cmr.data.augment import denormalise_image
 
 #: Silhouette probability above which a pixel counts as hand (the natural decision boundary;
 #: independent of ``REGISTRATION.MASK_THRESHOLD``, which tunes the registration).
@@ -81,19 +81,10 @@ class PresenceSignals:
     joint_peak: Tensor
 
 
-def input_pixels(prediction, images_rgb: list[np.ndarray]) -> np.ndarray:
-    """(B, S, S, 3) uint8: each source image warped into its network input, as the network saw it.
-
-    prediction: a :class:`cmr.models.prediction.Prediction`; its ``input_from_image`` (B, 3, 3)
-    maps source pixels to input pixels (for left hands, the original unmirrored image to the
-    mirrored-back input, the frame of ``prediction.mask``). images_rgb: the B (H_i, W_i, 3)
-    uint8 RGB images the prediction was made from.
-    """
-    size = prediction.mask.shape[-1]
-    maps = prediction.input_from_image.detach().cpu().numpy()
-    if len(images_rgb) != len(maps):
-        raise ValueError(f"{len(images_rgb)} images for a prediction of {len(maps)}")
-    return np.stack([warp_pixels(image, matrix, size) for image, matrix in zip(images_rgb, maps)])
+def input_pixels(prediction) -> np.ndarray:
+    """(B, S, S, 3) uint8 RGB: the inputs the network saw (``prediction.images``, in the frame of
+    ``prediction.mask``; for left hands mirrored back like it)."""
+    return np.stack([denormalise_image(image) for image in prediction.images])
 
 
 def skin_pixels(pixels: np.ndarray) -> np.ndarray:
@@ -107,17 +98,16 @@ def skin_pixels(pixels: np.ndarray) -> np.ndarray:
     return (cr >= SKIN_CR[0]) & (cr <= SKIN_CR[1]) & (cb >= SKIN_CB[0]) & (cb <= SKIN_CB[1])
 
 
-def presence_signals(prediction, images_rgb: list[np.ndarray]) -> PresenceSignals:
+def presence_signals(prediction) -> PresenceSignals:
     """Measure the signals of :func:`hand_presence`.
 
     prediction: a :class:`cmr.models.prediction.Prediction` for B images (its ``mask``
-    (B, S, S) probabilities, ``confidence`` (B, 21) and ``input_from_image`` are used).
-    images_rgb: the B (H_i, W_i, 3) uint8 RGB images it was made from.
+    (B, S, S) probabilities, ``confidence`` (B, 21) and ``images`` are used).
     """
     mask = prediction.mask.float()
     hand = mask > SILHOUETTE_PROBABILITY
     count = hand.sum(dim=(1, 2)).float()
-    skin = torch.from_numpy(skin_pixels(input_pixels(prediction, images_rgb))).to(mask)
+    skin = torch.from_numpy(skin_pixels(input_pixels(prediction))).to(mask)
     return PresenceSignals(
         silhouette_confidence=(mask * hand).sum(dim=(1, 2)) / count.clamp_min(1.0),
         skin_fraction=(mask * skin).sum(dim=(1, 2)) / mask.sum(dim=(1, 2)).clamp_min(1e-6),
@@ -138,18 +128,22 @@ def check_results(signals: PresenceSignals) -> dict[str, Tensor]:
     return {name: getattr(signals, name) >= least for name, least, _ in CHECKS}
 
 
-def hand_presence(prediction, images_rgb: list[np.ndarray]) -> tuple[Tensor, list[str]]:
+def all_passed(passed: dict[str, Tensor]) -> Tensor:
+    """(B,) bool: every check of :func:`check_results` passed (the decision)."""
+    return torch.stack(list(passed.values())).all(dim=0)
+
+
+def hand_presence(prediction) -> tuple[Tensor, list[str]]:
     """Decide per image whether it shows a hand (all checks of :data:`CHECKS` pass).
 
     prediction: a :class:`cmr.models.prediction.Prediction` for B images (e.g. from
-    :func:`cmr.engine.inference.predict_images`, left hands included). images_rgb: the B
-    (H_i, W_i, 3) uint8 RGB images it was made from.
+    :func:`cmr.engine.inference.predict_images`, left hands included).
     Returns found: (B,) bool on the prediction's device, and reason: B strings, ``"hand"``
     where found, else each failed check with its measured value and threshold.
     """
-    signals = presence_signals(prediction, images_rgb)
+    signals = presence_signals(prediction)
     passed = check_results(signals)
-    found = torch.stack(list(passed.values())).all(dim=0)
+    found = all_passed(passed)
     reasons = []
     for index in range(len(found)):
         failed = [f"{text} {float(getattr(signals, name)[index]):.3f} < {least}"

@@ -53,7 +53,8 @@ class Prediction:
     heatmaps: (B, 21, S/2, S/2) and mask: (B, S, S) probabilities; uv: (B, 21, 2) input pixels;
     confidence: (B, 21); K: (B, 3, 3) intrinsics of the inputs; input_from_image: (B, 3, 3)
     pixel maps from the source images to the inputs (identity when the inputs are the images);
-    registration: the camera-space placement (translation (B, 3) metres, vertices, joints, ...).
+    registration: the camera-space placement (translation (B, 3) metres, vertices, joints, ...);
+    images: (B, 3, S, S) the normalised inputs the network saw.
     Tensors stay on the model's device; :meth:`sample` gives one input as NumPy arrays.
     """
 
@@ -66,6 +67,7 @@ class Prediction:
     K: Tensor
     input_from_image: Tensor
     registration: Registration
+    images: Tensor
 
     @property
     def vertices(self) -> Tensor:
@@ -115,7 +117,7 @@ def predict(model: nn.Module, images: Tensor, K, joint_regressor, config: Regist
         result = register(decoded.vertices, decoded.joints, decoded.uv, decoded.confidence, K,
                           decoded.mask, config)
     return Prediction(decoded.vertices, decoded.joints, decoded.heatmaps, decoded.mask, decoded.uv,
-                      decoded.confidence, K, maps, result)
+                      decoded.confidence, K, maps, result, images)
 
 
 def mirror_prediction(prediction: Prediction, image_widths: list[int]) -> Prediction:
@@ -143,5 +145,5 @@ def mirror_prediction(prediction: Prediction, image_widths: list[int]) -> Predic
         joints_relative=mirror_points(prediction.joints_relative),
         heatmaps=prediction.heatmaps.flip(-1), mask=prediction.mask.flip(-1), uv=uv,
         confidence=prediction.confidence, K=mirror_intrinsics(prediction.K, size),
-        input_from_image=maps, registration=registration,
+        input_from_image=maps, registration=registration, images=prediction.images.flip(-1),
     )
