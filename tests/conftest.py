@@ -32,3 +32,24 @@ def freihand_samples_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"FreiHAND sample crops are not available at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def ge_real_dir() -> Path:
+    """Folder in the layout of Ge et al.'s real-world test set (``images/``, ``params.mat``,
+    ``pose_gt.mat``): the 60-image development subset."""
+    path = _shared_dir() / "data" / "ge_real_dev"
+    if not (path / "params.mat").is_file():
+        pytest.skip(f"Ge et al.'s real-world development images are not available at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def hand_detector():
+    """The offline hand detector (skips when its model package is not installed)."""
+    from cmr.detection import DetectorUnavailable, HandDetector
+
+    try:
+        return HandDetector()
+    except DetectorUnavailable as error:
+        pytest.skip(str(error))
