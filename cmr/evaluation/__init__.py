@@ -1,4 +1,5 @@
-"""Evaluation: the FreiHAND benchmark's metrics, scores, PCK plots and submission files."""
+"""Evaluation: the FreiHAND benchmark's metrics, scores, PCK plots and submission files; the joint
+scores and report files of Ge et al.'s real-world test set."""
 
 from cmr.evaluation.freihand import (
     KEYPOINT_SCORE_NAMES,
@@ -16,6 +17,14 @@ from cmr.evaluation.freihand import (
     write_submission,
     zip_submission,
 )
+from cmr.evaluation.ge_real import (
+    GE_SCORE_NAMES,
+    GeEvaluation,
+    evaluate_ge_joints,
+    ge_joint_scores,
+    mean_pose_baseline,
+)
+from cmr.evaluation.ge_report import GE_PCK_PLOT_FILE, GE_SCORES_FILE, plot_ge_pck, write_ge_report
 from cmr.evaluation.scoring import (
     PCK_PLOT_FILE,
     SCORES_FILE,
@@ -26,6 +35,15 @@ from cmr.evaluation.scoring import (
 )
 
 __all__ = [
+    "GE_PCK_PLOT_FILE",
+    "GE_SCORES_FILE",
+    "GE_SCORE_NAMES",
+    "GeEvaluation",
+    "evaluate_ge_joints",
+    "ge_joint_scores",
+    "mean_pose_baseline",
+    "plot_ge_pck",
+    "write_ge_report",
     "KEYPOINT_SCORE_NAMES",
     "MESH_SCORE_NAMES",
     "PCK_PLOT_FILE",
