@@ -5,10 +5,12 @@ The set has joints but no meshes, so predictions are scored on their 21 camera-s
 
 * ``camera_mpjpe_mm``: mean joint error in camera space (absolute position: root and pose);
 * ``root_error_mm``: error of the wrist (keypoint 0) alone, i.e. the camera-space root;
-* ``root_relative_mpjpe_mm``: mean joint error after moving both wrists to the origin;
-* ``pa_mpjpe_mm``: mean joint error after Procrustes alignment of the prediction (rotation,
-  scale, translation; :func:`cmr.evaluation.metrics.align_w_scale` restricted to proper
-  rotations, so that a prediction mirrored left-for-right is not forgiven);
+* ``root_relative_mpjpe_mm``: mean joint error after moving both wrists to the origin (over
+  all 21 joints, the wrist's zero included);
+* ``pa_mpjpe_mm`` (and ``pa_mpjpe_median_mm``): mean (median) joint error after Procrustes
+  alignment of the prediction (rotation, scale, translation;
+  :func:`cmr.evaluation.metrics.align_w_scale` restricted to proper rotations, so that a
+  prediction mirrored left-for-right is not forgiven);
 * ``uv_error_px``: mean distance between the joints projected with K, pixels;
 * ``*_auc``: area under the PCK curve (3D: 0-50 mm, :data:`PCK_3D_THRESHOLDS_M`; 2D: 0-30 px,
   :data:`PCK_2D_THRESHOLDS_PX`), normalised to [0, 1], as :func:`cmr.evaluation.metrics.point_measures`.
@@ -130,6 +132,7 @@ def _plain(value) -> int | float | None:
 
 
 def _thresholds(kind: str) -> np.ndarray:
+    """(T,) PCK thresholds of an error kind: pixels for ``'uv'``, metres otherwise."""
     return PCK_2D_THRESHOLDS_PX if kind == "uv" else PCK_3D_THRESHOLDS_M
 
 
