@@ -23,8 +23,8 @@ MAX_FUNCTION_LINES = 60
 
 #: Layers from the bottom up: a module may import from its own layer or a lower one.
 LAYERS = (
-    ("ground", ("cmr", "cmr.hand", "cmr.mesh", "cmr.geometry", "cmr.render", "cmr.registration", "cmr.config",
-                "cmr.fileio")),
+    ("ground", ("cmr", "cmr.hand", "cmr.mesh", "cmr.geometry", "cmr.render", "cmr.registration",
+                "cmr.detection", "cmr.config", "cmr.fileio")),
     ("learning", ("cmr.data", "cmr.models", "cmr.fitting")),
     ("reporting", ("cmr.vis", "cmr.evaluation")),
     ("applications", ("cmr.engine", "cmr.tools", "cmr.bench", "cmr.cli", "cmr.__main__")),

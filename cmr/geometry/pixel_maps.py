@@ -66,3 +66,16 @@ def apply_affine(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
 def mirror_map(width: int) -> np.ndarray:
     """(3, 3) map of flipping an image ``width`` pixels wide: column u goes to ``width - 1 - u``."""
     return np.array([[-1.0, 0.0, width - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+
+
+def rotated_box_map(centre, half_side: float, angle: float, size: int) -> np.ndarray:
+    """(3, 3) map taking a square box of the image, rotated by ``angle``, onto a ``size`` x
+    ``size`` image: ``u' = s R(-angle) (u - c) + (size - 1) / 2`` with ``s = size / (2 h)``.
+
+    centre: (2,) box centre, pixels. half_side: pixels. angle: radians; the crop's x axis runs
+    along ``(cos angle, sin angle)`` in the image (y down), so 0 is :func:`box_map`.
+    """
+    cos, sin = np.cos(angle), np.sin(angle)
+    turn = np.array([[cos, sin, 0.0], [-sin, cos, 0.0], [0.0, 0.0, 1.0]])
+    to_origin = np.array([[1.0, 0.0, -centre[0]], [0.0, 1.0, -centre[1]], [0.0, 0.0, 1.0]])
+    return box_map((0.0, 0.0), half_side, size) @ turn @ to_origin
