@@ -3,13 +3,14 @@
 import cv2
 import numpy as np
 import pytest
-import scipy.io
 
+from cmr.data.ge_real import GeRealWorld
 from cmr.detection import DetectorConfig, DetectorUnavailable, HandDetector
 from cmr.detection.detector import square_views
 from cmr.detection.landmarks import Roi, roi_from_keypoints
 from cmr.detection.model_files import read_models
 from cmr.fileio import read_rgb
+from cmr.geometry.camera import project_points
 from cmr.geometry.pixel_maps import apply_affine, box_map, rotated_box_map
 
 
@@ -57,23 +58,14 @@ def test_no_hand_in_a_plain_image(hand_detector):
     assert hand_detector.detect(gradient) == []
 
 
-def _ge_keypoints(folder, index):
-    """(21, 2) projected ground-truth joints of a Ge crop (K from its README's formula)."""
-    params, joints = scipy.io.loadmat(folder / "params.mat"), scipy.io.loadmat(folder / "pose_gt.mat")["pose_gt"]
-    fx, fy, u0, v0 = params["cam_param"][index]
-    x, y, w, _ = params["bbox"][index]
-    scale = 256.0 / w
-    K = np.array([[fx * scale, 0, (u0 - x) * scale], [0, fy * scale, (v0 - y) * scale], [0, 0, 1]])
-    projected = joints[index] @ K.T
-    return projected[:, :2] / projected[:, 2:]
-
-
 def test_real_left_hands_are_found_with_their_keypoints(hand_detector, ge_real_dir):
-    errors = []
+    dataset, errors = GeRealWorld(ge_real_dir), []
     for index in range(0, 60, 6):
-        hands = hand_detector.detect(read_rgb(ge_real_dir / "images" / f"{index:05d}.jpg"))
+        sample = dataset[index]
+        hands = hand_detector.detect(sample.image)
         assert len(hands) == 1 and hands[0].side == "left"
-        errors.append(np.linalg.norm(hands[0].keypoints - _ge_keypoints(ge_real_dir, index), axis=1).mean())
+        truth = project_points(sample.joints, sample.K)
+        errors.append(np.linalg.norm(hands[0].keypoints - truth, axis=1).mean())
         assert hands[0].confidence.shape == (21,) and 0 <= hands[0].confidence.min() <= hands[0].confidence.max() <= 1
     assert np.mean(errors) < 10.0
 
