@@ -14,6 +14,7 @@ from cmr.config import load_cfg
 from cmr.engine import demo
 from cmr.engine.checkpoint import save_checkpoint
 from cmr.engine.inference import predict_images
+from cmr.engine.inputs import output_ids
 from cmr.fileio import OUTPUT_MANIFEST
 from cmr.geometry.camera import intrinsics_from_fov, mirror_intrinsics
 from cmr.geometry.crop import CropPolicy
@@ -169,4 +170,4 @@ def test_demo_reports_a_missing_checkpoint(tmp_path, capsys):
 
 def test_output_ids_follow_freihand_naming_and_stay_unique(tmp_path):
     paths = [tmp_path / name for name in ("64_img.jpg", "hand.jpg", "hand.png", "x_img.png")]
-    assert demo.output_ids(paths) == {paths[0]: "64", paths[1]: "hand_jpg", paths[2]: "hand_png", paths[3]: "x"}
+    assert output_ids(paths) == {paths[0]: "64", paths[1]: "hand_jpg", paths[2]: "hand_png", paths[3]: "x"}

@@ -35,10 +35,11 @@ from cmr.config import get_cfg, load_cfg, resolve_path
 from cmr.engine.checkpoint import LoadedModel, open_run
 from cmr.engine.command import NothingProduced, add_config_arguments, flag_overrides
 from cmr.engine.hand_presence import hand_presence
+from cmr.engine.inputs import InputImage, list_inputs, load_input, output_ids
 from cmr.engine.inference import predict_images
 from cmr.engine.runs import run_dir
-from cmr.fileio import OutputFolder, read_rgb
-from cmr.geometry.camera import intrinsics_from_fov, mirror_faces, validate_intrinsics
+from cmr.fileio import OutputFolder
+from cmr.geometry.camera import mirror_faces
 from cmr.geometry.crop import CropPolicy
 from cmr.mesh.ply import write_ply
 from cmr.registration import RegistrationConfig
@@ -47,7 +48,6 @@ from cmr.vis.plot import plot_prediction
 
 #: The checkpoint used when none is given (``DEMO.CHECKPOINT``'s default).
 BUNDLED_CHECKPOINT = resolve_path(get_cfg().DEMO.CHECKPOINT)
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 #: Images predicted together.
 BATCH_SIZE = 8
 
@@ -61,65 +61,7 @@ class DemoSummary:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-@dataclass
-class DemoInput:
-    """One readable input: its file name, output id, (H, W, 3) uint8 RGB pixels and (3, 3) K."""
-
-    name: str
-    id: str
-    image: np.ndarray
-    K: np.ndarray
-
-
-def image_id(path: Path) -> str:
-    """Output id of an input image: its stem without a trailing ``_img`` (FreiHAND naming)."""
-    return path.stem[:-4] if path.stem.endswith("_img") and len(path.stem) > 4 else path.stem
-
-
-def list_inputs(input_dir: Path) -> list[Path]:
-    """Files of the input folder (sorted) that are not intrinsics files or hidden."""
-    if not input_dir.is_dir():
-        raise FileNotFoundError(f"demo input folder not found: {input_dir}")
-    paths = sorted(path for path in input_dir.iterdir()
-                   if path.is_file() and not path.name.startswith(".") and not path.name.endswith("_K.npy"))
-    if not paths:
-        raise ValueError(f"demo input folder {input_dir} holds no files (expected images: {', '.join(IMAGE_SUFFIXES)})")
-    return paths
-
-
-def read_intrinsics(path: Path, width: int, height: int, fov_deg: float) -> np.ndarray:
-    """(3, 3) float64 K of an image: ``<stem>_K.npy`` or ``<id>_K.npy`` if present, else from the FOV.
-
-    Raises ValueError naming the K file and what is wrong with it (see
-    :func:`cmr.geometry.camera.validate_intrinsics`).
-    """
-    for candidate in (path.with_name(f"{path.stem}_K.npy"), path.with_name(f"{image_id(path)}_K.npy")):
-        if candidate.is_file():
-            try:
-                K = np.load(candidate, allow_pickle=False)
-            except Exception as error:  # numpy raises several types for a broken file
-                raise ValueError(f"{candidate.name}: not a readable .npy file ({error})") from error
-            return validate_intrinsics(K, width, height, candidate.name)
-    return intrinsics_from_fov(width, height, fov_deg)
-
-
-def output_ids(paths: list[Path]) -> dict[Path, str]:
-    """Output id per input: :func:`image_id`, or ``<stem>_<extension>`` where two inputs share one."""
-    ids = {path: image_id(path) for path in paths}
-    shared = {name for name in ids.values() if list(ids.values()).count(name) > 1}
-    return {path: f"{path.stem}_{path.suffix[1:]}" if name in shared else name for path, name in ids.items()}
-
-
-def load_input(path: Path, output_id: str, fov_deg: float) -> DemoInput:
-    """Read one input image and its intrinsics; ValueError (with the reason) when unusable."""
-    if path.suffix.lower() not in IMAGE_SUFFIXES:
-        raise ValueError(f"not an image file (expected {', '.join(IMAGE_SUFFIXES)})")
-    image = read_rgb(path)
-    K = read_intrinsics(path, image.shape[1], image.shape[0], fov_deg)
-    return DemoInput(path.name, output_id, image, K)
-
-
-def write_outputs(item: DemoInput, prediction, faces: np.ndarray, folder: OutputFolder,
+def write_outputs(item: InputImage, prediction, faces: np.ndarray, folder: OutputFolder,
                   mask_threshold: float) -> None:
     """Write ``<id>_mesh.ply``, ``<id>_overlay.jpg`` and ``<id>_plot.jpg`` of one image."""
     mesh, overlay_path, plot = (folder.path / f"{item.id}_{kind}" for kind in ("mesh.ply", "overlay.jpg", "plot.jpg"))
@@ -136,7 +78,7 @@ def _warn(summary: DemoSummary, name: str, reason: str) -> None:
     tqdm.write(f"warning: skipped {name}: {reason}", file=sys.stderr)
 
 
-def _load_batch(paths: list[Path], ids: dict[Path, str], fov: float, summary: DemoSummary) -> list[DemoInput]:
+def _load_batch(paths: list[Path], ids: dict[Path, str], fov: float, summary: DemoSummary) -> list[InputImage]:
     batch = []
     for path in paths:
         try:
@@ -170,7 +112,7 @@ def run_demo(cfg, loaded: LoadedModel) -> DemoSummary:
     return summary
 
 
-def _run_batch(batch: list[DemoInput], loaded: LoadedModel, faces: np.ndarray, cfg, folder: OutputFolder,
+def _run_batch(batch: list[InputImage], loaded: LoadedModel, faces: np.ndarray, cfg, folder: OutputFolder,
                summary: DemoSummary) -> None:
     """Predict a batch of inputs and write the outputs of those where a hand was found."""
     config = RegistrationConfig.from_config(cfg.REGISTRATION)
