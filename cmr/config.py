@@ -129,6 +129,9 @@ _C.TRAIN.LOG_EVERY = 20
 # ------------------------------------------------------------------ evaluation
 _C.TEST = CN()
 _C.TEST.BATCH_SIZE = 32
+#: Evaluation set in DATA.ROOT: 'freihand' (a FreiHAND-layout evaluation split) or 'ge_real'
+#: (Ge et al.'s real-world test set, through the photo pipeline: detector, crop, registration).
+_C.TEST.DATASET = "freihand"
 #: Checkpoint to evaluate ('' = the run's checkpoint_best.pt, else checkpoint_last.pt).
 _C.TEST.CHECKPOINT = ""
 #: Write the 5-panel plot for the first N evaluation images.
@@ -159,6 +162,9 @@ _C.REGISTRATION.FUSION_NEAR = 0.02
 _C.REGISTRATION.FUSION_FAR = 0.06
 #: Run the 1D silhouette step (the reference silently skips it).
 _C.REGISTRATION.USE_SILHOUETTE = True
+#: 2D evidence of the 2D step when a detector found the hand: 'network' (the heatmaps),
+#: 'detector' (its keypoints) or 'fused' (per joint, weighted by the confidences).
+_C.REGISTRATION.KEYPOINTS = "fused"
 
 # ------------------------------------------------------------------ hand detector
 _C.DETECTOR = CN()
@@ -194,8 +200,8 @@ _C.DEMO.OUTPUT = ""
 _C.DEMO.CHECKPOINT = "cmr/assets/compact_synth.pt"
 #: Field of view (degrees, horizontal) assumed for images without a K file.
 _C.DEMO.FOV = 45.0
-#: The images show left hands (mirrored in and out).
-_C.DEMO.LEFT = False
+#: Which hands the photos show: 'auto' (the detector decides per hand), 'left' or 'right'.
+_C.DEMO.SIDE = "auto"
 #: Re-crops after the whole-image pass: each frames the hand found in the previous pass with
 #: the model's crop policy (cmr.engine.inference.predict_images).
 _C.DEMO.PASSES = 2

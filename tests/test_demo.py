@@ -97,9 +97,7 @@ def _demo(checkpoint, inputs, output, *extra) -> int:
                      *flags, "DEVICE", "cpu", *pairs])
 
 
-def test_demo_writes_outputs_and_skips_bad_files(checkpoint, freihand_samples_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(demo, "hand_presence", lambda prediction: (torch.ones(len(prediction), dtype=torch.bool),
-                                                                   ["hand"] * len(prediction)))
+def test_demo_writes_outputs_and_skips_bad_files(checkpoint, freihand_samples_dir, tmp_path, hand_detector):
     inputs = tmp_path / "in"
     inputs.mkdir()
     ids = ["119", "889"]
@@ -121,12 +119,36 @@ def test_demo_writes_outputs_and_skips_bad_files(checkpoint, freihand_samples_di
     assert _demo(checkpoint, inputs, output, "DEMO.FOV", "50") == 0
 
     written = {path.name for path in output.iterdir()}
-    assert {f"{i}_{kind}" for i in ids + ["wide"] for kind in ("plot.jpg", "mesh.ply", "overlay.jpg")} <= written
+    assert {f"{i}_hand0{kind}" for i in ids + ["wide"] for kind in ("_plot.jpg", "_mesh.ply", ".json")} <= written
+    assert {f"{i}_overlay.jpg" for i in ids + ["wide"]} | {"contact_sheet.jpg"} <= written
     assert "old_plot.jpg" not in written and "mine.txt" in written and not any(n.startswith("normalised") for n in written)
-    vertices, _ = read_ply(output / "889_mesh.ply")
+    vertices, _ = read_ply(output / "889_hand0_mesh.ply")
     assert vertices.shape == (778, 3) and np.isfinite(vertices).all()
     assert cv2.imread(str(output / "wide_overlay.jpg")).shape == wide.shape
-    assert cv2.imread(str(output / "119_plot.jpg")).shape == (300, 1500, 3)
+    assert cv2.imread(str(output / "119_hand0_plot.jpg")).shape == (300, 1500, 3)
+    record = json.loads((output / "889_hand0.json").read_text())
+    assert record["side"] == "right" and record["K_source"] == "K file 889_K.npy"
+    assert np.array(record["joints_camera_m"]).shape == (21, 3) and record["translation_m"][2] > 0
+    assert np.array(record["detector"]["keypoints"]).shape == (21, 2)
+    assert json.loads((output / "wide_hand0.json").read_text())["K_source"] == "field of view 50 degrees"
+
+
+def test_demo_finds_every_hand_and_its_side(checkpoint, freihand_samples_dir, ge_real_dir, tmp_path, hand_detector):
+    left = cv2.imread(str(ge_real_dir / "images" / "00003.jpg"))
+    right = cv2.imread(str(freihand_samples_dir / "64_img.jpg"))
+    photo = np.full((480, 640, 3), 90, np.uint8)
+    photo[40:296, 20:276] = left
+    photo[200:424, 380:604] = right
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "two.png"), photo)
+    assert _demo(checkpoint, tmp_path / "in", tmp_path / "out") == 0
+    records = [json.loads((tmp_path / "out" / f"two_hand{k}.json").read_text()) for k in (0, 1)]
+    by_side = {record["side"]: record for record in records}
+    assert set(by_side) == {"left", "right"}
+    assert by_side["left"]["detector"]["box"][2] < 320 < by_side["right"]["detector"]["box"][0]
+    assert cv2.imread(str(tmp_path / "out" / "two_overlay.jpg")).shape == photo.shape
+    assert _demo(checkpoint, tmp_path / "in", tmp_path / "forced", "--right") == 0
+    assert {json.loads(p.read_text())["side"] for p in (tmp_path / "forced").glob("two_hand*.json")} == {"right"}
 
 
 def test_demo_refuses_what_contradicts_the_weights(checkpoint, tmp_path, capsys):
@@ -145,7 +167,7 @@ def test_demo_refuses_what_contradicts_the_weights(checkpoint, tmp_path, capsys)
     assert "was trained with template 'hand' (checksum 0000000000000000)" in message and "99863e" not in message[:0]
 
 
-def test_demo_errors_and_empty_runs_exit_non_zero(checkpoint, tmp_path, monkeypatch, capsys):
+def test_demo_errors_and_empty_runs_exit_non_zero(checkpoint, tmp_path, capsys, hand_detector):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert _demo(checkpoint, empty, tmp_path / "out") == 2
@@ -153,8 +175,6 @@ def test_demo_errors_and_empty_runs_exit_non_zero(checkpoint, tmp_path, monkeypa
     (tmp_path / "file").write_text("x")
     assert _demo(checkpoint, REPO_ROOT / "cmr" / "assets" / "samples", tmp_path / "file" / "out") == 2
     assert "is a regular file" in capsys.readouterr().err
-    monkeypatch.setattr(demo, "hand_presence", lambda prediction: (torch.zeros(len(prediction), dtype=torch.bool),
-                                                                   ["no"] * len(prediction)))
     (tmp_path / "in").mkdir()
     cv2.imwrite(str(tmp_path / "in" / "black.png"), np.zeros((64, 64, 3), np.uint8))
     assert _demo(checkpoint, tmp_path / "in", tmp_path / "out", "--left") == 1

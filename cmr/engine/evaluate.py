@@ -35,6 +35,7 @@ from cmr.data.augment import denormalise_image
 from cmr.data.freihand import dataset_from_config
 from cmr.engine.checkpoint import LoadedModel, open_run
 from cmr.engine.command import add_config_arguments, flag_overrides
+from cmr.engine.ge_eval import evaluate_ge
 from cmr.engine.runs import data_root, run_dir
 from cmr.evaluation import (
     PCK_PLOT_FILE,
@@ -135,11 +136,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
 
 
+def _report_ge(result: dict) -> int:
+    """Print the Ge real-world scores written by :func:`cmr.engine.ge_eval.evaluate_ge`."""
+    print(f"Ge real-world set: scores and PCK plot in {result['folder']}")
+    for name, value in result["scores"].items():
+        print(f"  {name:24s} {'-' if value is None else format(value, '.4g')}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the written files and the scores."""
     overrides = flag_overrides(args, {"checkpoint": "TEST.CHECKPOINT"}, paths=("checkpoint",))
     path = default_checkpoint(load_cfg(args.config, overrides))
     loaded = open_run(path, args.config, overrides)
+    if loaded.cfg.TEST.DATASET == "ge_real":
+        return _report_ge(evaluate_ge(loaded.cfg, loaded))
+    if loaded.cfg.TEST.DATASET != "freihand":
+        raise ValueError(f"TEST.DATASET must be 'freihand' or 'ge_real', got {loaded.cfg.TEST.DATASET!r}")
     result = evaluate_model(loaded.cfg, loaded)
     print(f"{result['count']} predictions: {result['submission']} and {result['zip']}")
     for message in result["messages"]:

@@ -19,6 +19,7 @@ from cmr.geometry.camera import mirror_intrinsics, mirror_points
 from cmr.geometry.pixel_maps import mirror_map
 from cmr.models.outputs import decode_outputs
 from cmr.registration import Registration, RegistrationConfig, register
+from cmr.registration.evidence import choose_keypoints
 
 
 @dataclass
@@ -97,13 +98,15 @@ class Prediction:
 
 
 def predict(model: nn.Module, images: Tensor, K, joint_regressor, config: RegistrationConfig,
-            input_from_image=None) -> Prediction:
+            input_from_image=None, keypoints=None, keypoint_source: str = "network") -> Prediction:
     """Run the model and register its meshes in camera space (no gradients).
 
     model: a CMR model in eval mode. images: (B, 3, S, S) normalised inputs. K: (B, 3, 3)
     intrinsics of the inputs (pixels). joint_regressor: (21, N) array or tensor (the model's
     template's). config: the registration settings. input_from_image: optional (B, 3, 3) maps
-    from source images to the inputs (identity if None).
+    from source images to the inputs (identity if None). keypoints: optional detector evidence,
+    ((B, 21, 2) input pixels, (B, 21) confidences), used by the registration as
+    ``keypoint_source`` says (:func:`cmr.registration.evidence.choose_keypoints`).
     """
     device = next(model.parameters()).device
     images = images.to(device=device, dtype=torch.float32)
@@ -112,10 +115,13 @@ def predict(model: nn.Module, images: Tensor, K, joint_regressor, config: Regist
         input_from_image = np.tile(np.eye(3), (len(images), 1, 1))
     maps = torch.as_tensor(np.asarray(input_from_image), dtype=torch.float64, device=device)
     regressor = torch.as_tensor(joint_regressor, dtype=torch.float32, device=device)
+    detector_uv, detector_confidence = (None, None) if keypoints is None else (
+        torch.as_tensor(np.asarray(part), dtype=torch.float32, device=device) for part in keypoints)
     with torch.no_grad():
         decoded = decode_outputs(model(images), regressor, images.shape[-1])
-        result = register(decoded.vertices, decoded.joints, decoded.uv, decoded.confidence, K,
-                          decoded.mask, config)
+        uv, confidence = choose_keypoints(decoded.uv, decoded.confidence, detector_uv, detector_confidence,
+                                          keypoint_source)
+        result = register(decoded.vertices, decoded.joints, uv, confidence, K, decoded.mask, config)
     return Prediction(decoded.vertices, decoded.joints, decoded.heatmaps, decoded.mask, decoded.uv,
                       decoded.confidence, K, maps, result, images)
 

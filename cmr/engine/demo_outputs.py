@@ -1,0 +1,105 @@
+"""What the demo writes: per hand a mesh, a JSON and a plot; per photo an overlay of all its
+hands; per run a contact sheet of the overlays (see :mod:`cmr.engine.demo`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from cmr.detection import HandDetection
+from cmr.engine.inputs import InputImage
+from cmr.fileio import OutputFolder, atomic_write_json
+from cmr.geometry.camera import mirror_faces, project_points
+from cmr.geometry.pixel_maps import apply_affine
+from cmr.mesh.ply import write_ply
+from cmr.models.prediction import SamplePrediction
+from cmr.vis.contact_sheet import contact_sheet
+from cmr.vis.overlay import render_overlay, write_rgb_jpeg
+from cmr.vis.plot import plot_prediction
+
+CONTACT_SHEET = "contact_sheet.jpg"
+#: Side (pixels) of a contact-sheet tile, and tiles per row.
+TILE_SIDE, SHEET_COLUMNS = 256, 6
+
+
+@dataclass
+class HandOutput:
+    """One hand of a photo: its detection, the side it was predicted as, the prediction in the
+    photo's camera, and the mesh faces for that side."""
+
+    detection: HandDetection
+    side: str
+    prediction: SamplePrediction
+    faces: np.ndarray
+
+
+def side_faces(faces: np.ndarray, side: str) -> np.ndarray:
+    """(F, 3) faces with outward winding for a right or (mirrored) left hand."""
+    return mirror_faces(faces) if side == "left" else faces
+
+
+def _rounded(array, digits: int) -> list:
+    return np.round(np.asarray(array, dtype=np.float64), digits).tolist()
+
+
+def hand_record(item: InputImage, index: int, hand: HandOutput) -> dict:
+    """JSON-ready description of one hand (metres, pixels of the photo)."""
+    prediction = hand.prediction
+    network_uv = apply_affine(np.linalg.inv(prediction.input_from_image), prediction.uv)
+    return {
+        "image": item.name, "hand": index, "side": hand.side, "K": _rounded(item.K, 4), "K_source": item.K_source,
+        "translation_m": _rounded(prediction.translation, 5),
+        "joints_camera_m": _rounded(prediction.joints, 5),
+        "keypoints_projected_px": _rounded(project_points(prediction.joints, item.K), 2),
+        "keypoints_network_px": _rounded(network_uv, 2),
+        "registration": {"success": prediction.success, "silhouette_used": prediction.has_silhouette},
+        "detector": hand.detection.to_json(),
+    }
+
+
+def write_hand(item: InputImage, index: int, hand: HandOutput, folder: OutputFolder, mask_threshold: float) -> None:
+    """``<id>_hand<k>_mesh.ply``, ``<id>_hand<k>.json`` and ``<id>_hand<k>_plot.jpg``."""
+    stem = folder.path / f"{item.id}_hand{index}"
+    mesh, record, plot = (stem.with_name(stem.name + suffix) for suffix in ("_mesh.ply", ".json", "_plot.jpg"))
+    folder.record(mesh, record, plot)  # recorded first: an interrupted run's files go next time too
+    write_ply(mesh, hand.prediction.vertices, hand.faces)
+    atomic_write_json(record, hand_record(item, index, hand))
+    overlay = render_overlay(item.image, hand.prediction.vertices, hand.faces, item.K)
+    plot_prediction(item.image, hand.prediction, hand.faces, item.K, plot, mask_threshold, overlay=overlay)
+
+
+def photo_overlay(item: InputImage, hands: list[HandOutput]) -> np.ndarray:
+    """(H, W, 3) uint8 RGB: every hand's mesh rendered over the photo in one pass (depth-tested)."""
+    vertices = np.concatenate([hand.prediction.vertices for hand in hands])
+    offsets = np.cumsum([0] + [len(hand.prediction.vertices) for hand in hands[:-1]])
+    faces = np.concatenate([hand.faces + offset for hand, offset in zip(hands, offsets)])
+    return render_overlay(item.image, vertices, faces, item.K)
+
+
+def write_photo(item: InputImage, hands: list[HandOutput], folder: OutputFolder) -> np.ndarray:
+    """``<id>_overlay.jpg`` of a photo; returns its contact-sheet tile."""
+    path = folder.path / f"{item.id}_overlay.jpg"
+    folder.record(path)
+    overlay = photo_overlay(item, hands)
+    write_rgb_jpeg(path, overlay)
+    return sheet_tile(overlay)
+
+
+def sheet_tile(image: np.ndarray) -> np.ndarray:
+    """A (TILE_SIDE, TILE_SIDE, 3) uint8 letterboxed thumbnail of an (H, W, 3) image."""
+    scale = TILE_SIDE / max(image.shape[:2])
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    tile = np.zeros((TILE_SIDE, TILE_SIDE, 3), np.uint8)
+    top, left = (TILE_SIDE - size[1]) // 2, (TILE_SIDE - size[0]) // 2
+    tile[top:top + size[1], left:left + size[0]] = small
+    return tile
+
+
+def write_contact_sheet(tiles: list[np.ndarray], folder: OutputFolder) -> None:
+    """``contact_sheet.jpg``: the overlays of the run, :data:`SHEET_COLUMNS` per row."""
+    path = folder.path / CONTACT_SHEET
+    folder.record(path)
+    write_rgb_jpeg(path, contact_sheet(tiles, min(SHEET_COLUMNS, len(tiles))))

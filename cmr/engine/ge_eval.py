@@ -1,0 +1,95 @@
+"""The photo pipeline on Ge et al.'s real-world test set (:mod:`cmr.data.ge_real`), scored.
+
+Every crop goes through what a photo goes through in the demo: the detector finds the hand
+(its most confident one is taken; the set's known side, left, is imposed), the model sees it
+framed by its crop policy, the registration places it with the configured 2D evidence
+(:mod:`cmr.engine.hands`). Crops where no hand is found count as misses
+(:mod:`cmr.evaluation.ge_real`). ``cmr eval`` runs it when ``TEST.DATASET`` is ``ge_real``, on
+the set in ``DATA.ROOT``, writing to ``<OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>/eval_ge/``:
+``ge_scores.json``, ``ge_pck.png`` and ``ge_predictions.npz`` (joints (N, 21, 3) m, NaN for
+misses; detector keypoints (N, 21, 2) px; found (N,)).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from cmr.data.ge_real import GeRealWorld
+from cmr.detection import DetectorConfig, HandDetector
+from cmr.engine.checkpoint import LoadedModel
+from cmr.engine.hands import HandSettings, predict_side
+from cmr.engine.runs import data_root, run_dir
+from cmr.evaluation.ge_real import evaluate_ge_joints
+from cmr.evaluation.ge_report import write_ge_report
+from cmr.fileio import OutputFolder, atomic_write_bytes, npz_bytes
+
+#: Crops predicted together.
+BATCH_SIZE = 8
+
+
+@dataclass
+class GePredictions:
+    """The pipeline's answers on a set of N crops.
+
+    joints: (N, 21, 3) metres, camera space (NaN where no hand was found). detector_uv:
+    (N, 21, 2) pixels (NaN likewise). found: (N,) bool. detect_seconds, predict_seconds: total
+    wall time of the detector and of the model with registration.
+    """
+
+    joints: np.ndarray
+    detector_uv: np.ndarray
+    found: np.ndarray
+    detect_seconds: float
+    predict_seconds: float
+
+
+def _detect_all(detector: HandDetector, dataset: GeRealWorld) -> tuple[list, list]:
+    """The images and the most confident detection (or None) of every crop."""
+    images, hands = [], []
+    for index in tqdm(range(len(dataset)), desc="detect", unit="image", file=sys.stderr):
+        image = dataset[index].image
+        found = detector.detect(image)
+        images.append(image)
+        hands.append(found[0] if found else None)
+    return images, hands
+
+
+def predict_ge(loaded: LoadedModel, settings: HandSettings, dataset: GeRealWorld,
+               detector: HandDetector) -> GePredictions:
+    """Run the pipeline on every crop of ``dataset`` (see the module docstring)."""
+    start = time.perf_counter()
+    images, hands = _detect_all(detector, dataset)
+    detected = time.perf_counter()
+    count = len(dataset)
+    joints, uv = np.full((count, 21, 3), np.nan), np.full((count, 21, 2), np.nan)
+    chosen = [k for k, hand in enumerate(hands) if hand is not None]
+    for begin in tqdm(range(0, len(chosen), BATCH_SIZE), desc="predict", unit="batch", file=sys.stderr):
+        rows = chosen[begin:begin + BATCH_SIZE]
+        prediction = predict_side(loaded.model, [images[k] for k in rows], [dataset.K[k] for k in rows],
+                                  [hands[k] for k in rows], loaded.template.joint_regressor, settings, left=True)
+        joints[rows] = prediction.joints.cpu().numpy()
+        uv[rows] = np.stack([hands[k].keypoints for k in rows])
+    found = np.zeros(count, dtype=bool)
+    found[chosen] = True
+    return GePredictions(joints, uv, found, detected - start, time.perf_counter() - detected)
+
+
+def evaluate_ge(cfg, loaded: LoadedModel) -> dict:
+    """Predict and score the set in ``DATA.ROOT``; returns the scores (see the module docstring)."""
+    dataset = GeRealWorld(data_root(cfg))
+    folder = OutputFolder(run_dir(cfg) / "eval_ge")
+    settings = dataclasses.replace(HandSettings.from_config(cfg), side="left")
+    result = predict_ge(loaded, settings, dataset, HandDetector(DetectorConfig.from_config(cfg.DETECTOR)))
+    evaluation = evaluate_ge_joints(result.joints, dataset.joints, dataset.K, result.found)
+    predictions = folder.path / "ge_predictions.npz"
+    folder.record(predictions, folder.path / "ge_scores.json", folder.path / "ge_pck.png")
+    atomic_write_bytes(predictions, npz_bytes({"joints": result.joints, "detector_uv": result.detector_uv,
+                                               "found": result.found}))
+    write_ge_report(evaluation.scores, evaluation.curves, folder.path)
+    return {"scores": evaluation.scores, "folder": folder.path}

@@ -1,0 +1,130 @@
+"""From detected hands to camera-space hands: frame each with the model's crop policy, predict,
+register with the best 2D evidence, mirror left hands in and out.
+
+Each detected hand is first framed around its keypoints: the policy's box scale times
+:data:`KEYPOINT_TO_HAND_EXTENT` times the keypoints' extent (the hand's silhouette, which
+training frames, reaches past the keypoints). It is then re-cropped ``passes`` times around the
+hand the network found there (:func:`cmr.engine.inference.hand_pixels`). Left hands are
+mirrored in (image, K, keypoints), predicted as right hands, and mirrored out, so every output
+is in the camera of the original image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from cmr.data.augment import normalise_image
+from cmr.detection import HandDetection
+from cmr.engine.inference import hand_pixels
+from cmr.geometry.camera import mirror_intrinsics
+from cmr.geometry.crop import Crop, CropPolicy, hand_box, warp_image
+from cmr.geometry.pixel_maps import apply_affine
+from cmr.models.prediction import Prediction, mirror_prediction, predict
+from cmr.registration import RegistrationConfig
+from cmr.registration.evidence import KEYPOINT_SOURCES
+
+#: Extent of a hand's silhouette per extent of its 21 keypoints (the median over the open hand
+#: model's pose kinds under random rotations is 1.14-1.31, 1.2 over all).
+KEYPOINT_TO_HAND_EXTENT = 1.2
+SIDES = ("auto", "left", "right")
+
+
+@dataclass(frozen=True)
+class HandSettings:
+    """How detected hands are predicted: registration settings, the model's crop policy,
+    re-crops after the keypoint crop (``DEMO.PASSES``), the registration's 2D evidence
+    (``REGISTRATION.KEYPOINTS``) and which side to assume (``DEMO.SIDE``: auto = the detector's)."""
+
+    registration: RegistrationConfig
+    policy: CropPolicy
+    passes: int
+    keypoints: str
+    side: str
+
+    @classmethod
+    def from_config(cls, cfg) -> "HandSettings":
+        if cfg.DEMO.SIDE not in SIDES:
+            raise ValueError(f"DEMO.SIDE must be one of {SIDES}, got {cfg.DEMO.SIDE!r}")
+        if cfg.REGISTRATION.KEYPOINTS not in KEYPOINT_SOURCES:
+            raise ValueError(f"REGISTRATION.KEYPOINTS must be one of {KEYPOINT_SOURCES}, got {cfg.REGISTRATION.KEYPOINTS!r}")
+        return cls(RegistrationConfig.from_config(cfg.REGISTRATION), CropPolicy.from_config(cfg.MODEL),
+                   int(cfg.DEMO.PASSES), str(cfg.REGISTRATION.KEYPOINTS), str(cfg.DEMO.SIDE))
+
+    def side_of(self, detection: HandDetection) -> str:
+        """The side a hand is predicted as: the forced one, else the detector's."""
+        return detection.side if self.side == "auto" else self.side
+
+
+@dataclass
+class _Framed:
+    """Hands of one side, as the network sees them: (mirrored) images, Ks and keypoints."""
+
+    images: list[np.ndarray]
+    Ks: list[np.ndarray]
+    keypoints: list[np.ndarray]
+    confidence: list[np.ndarray]
+
+
+def _framed(images, Ks, detections, left: bool) -> _Framed:
+    """Mirror images, K and keypoints of left hands (u -> W - 1 - u); right hands as they are."""
+    if not left:
+        return _Framed(list(images), list(Ks), [d.keypoints for d in detections], [d.confidence for d in detections])
+    widths = [image.shape[1] for image in images]
+    return _Framed([np.ascontiguousarray(image[:, ::-1]) for image in images],
+                   [mirror_intrinsics(K, width) for K, width in zip(Ks, widths)],
+                   [d.keypoints * (-1.0, 1.0) + (width - 1.0, 0.0) for d, width in zip(detections, widths)],
+                   [d.confidence for d in detections])
+
+
+def keypoint_crop(policy: CropPolicy, keypoints: np.ndarray, K: np.ndarray) -> Crop:
+    """The policy's crop of a hand given by its (21, 2) keypoints (see the module docstring)."""
+    centre, extent = hand_box(keypoints)
+    return policy.around_box(centre, KEYPOINT_TO_HAND_EXTENT * extent.max(), K)
+
+
+def _predict(model, framed: _Framed, crops: list[Crop], regressor, settings: HandSettings) -> Prediction:
+    inputs = torch.stack([torch.from_numpy(normalise_image(warp_image(image, crop)))
+                          for image, crop in zip(framed.images, crops)])
+    uv = np.stack([apply_affine(crop.matrix, points) for crop, points in zip(crops, framed.keypoints)])
+    return predict(model, inputs, np.stack([crop.K for crop in crops]), regressor, settings.registration,
+                   np.stack([crop.matrix for crop in crops]), (uv, np.stack(framed.confidence)), settings.keypoints)
+
+
+def predict_side(model: nn.Module, images: list[np.ndarray], Ks: list[np.ndarray],
+                 detections: list[HandDetection], regressor, settings: HandSettings, left: bool) -> Prediction:
+    """Predict B hands of one side.
+
+    images: B (H_i, W_i, 3) uint8 RGB (the image of each hand; repeats allowed). Ks: B (3, 3).
+    detections: B hands found in them. regressor: (21, N) joint regressor of the model's
+    template. left: predict them as left hands. Returns a :class:`Prediction` in the original
+    images' cameras.
+    """
+    framed = _framed(images, Ks, detections, left)
+    crops = [keypoint_crop(settings.policy, points, K) for points, K in zip(framed.keypoints, framed.Ks)]
+    for _ in range(settings.passes):
+        found = hand_pixels(_predict(model, framed, crops, regressor, settings), settings.registration)
+        crops = [crop if points is None else settings.policy.around_points(points, K)
+                 for crop, points, K in zip(crops, found, framed.Ks)]
+    prediction = _predict(model, framed, crops, regressor, settings)
+    return mirror_prediction(prediction, [image.shape[1] for image in images]) if left else prediction
+
+
+def predict_hands(model: nn.Module, images: list[np.ndarray], Ks: list[np.ndarray],
+                  detections: list[HandDetection], regressor, settings: HandSettings) -> list[tuple[str, object]]:
+    """(side, :class:`cmr.models.prediction.SamplePrediction`) of each detected hand, in order;
+    left and right hands are predicted in one batch each."""
+    sides = [settings.side_of(d) for d in detections]
+    results: list = [None] * len(detections)
+    for side in ("right", "left"):
+        chosen = [k for k, s in enumerate(sides) if s == side]
+        if not chosen:
+            continue
+        prediction = predict_side(model, [images[k] for k in chosen], [Ks[k] for k in chosen],
+                                  [detections[k] for k in chosen], regressor, settings, side == "left")
+        for row, k in enumerate(chosen):
+            results[k] = (side, prediction.sample(row))
+    return results
