@@ -6,8 +6,9 @@ framed by its crop policy, the registration places it with the configured 2D evi
 (:mod:`cmr.engine.hands`). Crops where no hand is found count as misses
 (:mod:`cmr.evaluation.ge_real`). ``cmr eval`` runs it when ``TEST.DATASET`` is ``ge_real``, on
 the set in ``DATA.ROOT``, writing to ``<OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>/eval_ge/``:
-``ge_scores.json``, ``ge_pck.png`` and ``ge_predictions.npz`` (joints (N, 21, 3) m, NaN for
-misses; detector keypoints (N, 21, 2) px; found (N,)).
+``ge_scores.json`` and ``ge_pck.png`` of the pipeline's answer, ``ge_scores_by_stage.json``
+(the scores of every stage, :func:`stage_joints`) and ``ge_predictions.npz`` (joints and
+detector_joints (N, 21, 3) m, NaN for misses; detector_uv (N, 21, 2) px; found (N,)).
 """
 
 from __future__ import annotations
@@ -23,26 +24,31 @@ from tqdm import tqdm
 from cmr.data.ge_real import GeRealWorld
 from cmr.detection import DetectorConfig, HandDetector
 from cmr.engine.checkpoint import LoadedModel
-from cmr.engine.hands import HandSettings, predict_side
+from cmr.engine.hands import HandSettings, place_detector_joints, predict_side
 from cmr.engine.runs import data_root, run_dir
 from cmr.evaluation.ge_real import evaluate_ge_joints
 from cmr.evaluation.ge_report import write_ge_report
-from cmr.fileio import OutputFolder, atomic_write_bytes, npz_bytes
+from cmr.fileio import OutputFolder, atomic_write_bytes, atomic_write_json, npz_bytes
 
 #: Crops predicted together.
 BATCH_SIZE = 8
+#: Scores of every stage (:func:`stage_joints`), by stage name.
+STAGES_FILE = "ge_scores_by_stage.json"
 
 
 @dataclass
 class GePredictions:
     """The pipeline's answers on a set of N crops.
 
-    joints: (N, 21, 3) metres, camera space (NaN where no hand was found). detector_uv:
+    joints: (N, 21, 3) metres, camera space (NaN where no hand was found). detector_joints:
+    (N, 21, 3) metres, the detector's 3D keypoints placed in camera space
+    (:func:`cmr.engine.hands.place_detector_joints`). detector_uv:
     (N, 21, 2) pixels (NaN likewise). found: (N,) bool. detect_seconds, predict_seconds: total
     wall time of the detector and of the model with registration.
     """
 
     joints: np.ndarray
+    detector_joints: np.ndarray
     detector_uv: np.ndarray
     found: np.ndarray
     detect_seconds: float
@@ -68,6 +74,7 @@ def predict_ge(loaded: LoadedModel, settings: HandSettings, dataset: GeRealWorld
     detected = time.perf_counter()
     count = len(dataset)
     joints, uv = np.full((count, 21, 3), np.nan), np.full((count, 21, 2), np.nan)
+    detector_joints = joints.copy()
     chosen = [k for k, hand in enumerate(hands) if hand is not None]
     for begin in tqdm(range(0, len(chosen), BATCH_SIZE), desc="predict", unit="batch", file=sys.stderr):
         rows = chosen[begin:begin + BATCH_SIZE]
@@ -75,21 +82,35 @@ def predict_ge(loaded: LoadedModel, settings: HandSettings, dataset: GeRealWorld
                                   [hands[k] for k in rows], loaded.template.joint_regressor, settings, left=True)
         joints[rows] = prediction.joints.cpu().numpy()
         uv[rows] = np.stack([hands[k].keypoints for k in rows])
+        detector_joints[rows] = place_detector_joints([hands[k] for k in rows], [dataset.K[k] for k in rows],
+                                                      settings.registration)
     found = np.zeros(count, dtype=bool)
     found[chosen] = True
-    return GePredictions(joints, uv, found, detected - start, time.perf_counter() - detected)
+    return GePredictions(joints, detector_joints, uv, found, detected - start, time.perf_counter() - detected)
+
+
+def stage_joints(result: GePredictions) -> dict[str, np.ndarray]:
+    """(N, 21, 3) camera-space joints of each stage of the pipeline that can be scored:
+    'network' (the model's mesh, registered) and 'detector_3d' (the detector's 3D keypoints,
+    placed by the 2D step)."""
+    return {"network": result.joints, "detector_3d": result.detector_joints}
 
 
 def evaluate_ge(cfg, loaded: LoadedModel) -> dict:
-    """Predict and score the set in ``DATA.ROOT``; returns the scores (see the module docstring)."""
+    """Predict and score the set in ``DATA.ROOT``; returns the scores of the pipeline's answer
+    (the network's) and of every stage (see the module docstring)."""
     dataset = GeRealWorld(data_root(cfg))
     folder = OutputFolder(run_dir(cfg) / "eval_ge")
     settings = dataclasses.replace(HandSettings.from_config(cfg), side="left")
     result = predict_ge(loaded, settings, dataset, HandDetector(DetectorConfig.from_config(cfg.DETECTOR)))
-    evaluation = evaluate_ge_joints(result.joints, dataset.joints, dataset.K, result.found)
-    predictions = folder.path / "ge_predictions.npz"
-    folder.record(predictions, folder.path / "ge_scores.json", folder.path / "ge_pck.png")
-    atomic_write_bytes(predictions, npz_bytes({"joints": result.joints, "detector_uv": result.detector_uv,
-                                               "found": result.found}))
-    write_ge_report(evaluation.scores, evaluation.curves, folder.path)
-    return {"scores": evaluation.scores, "folder": folder.path}
+    stages = {name: evaluate_ge_joints(joints, dataset.joints, dataset.K, result.found)
+              for name, joints in stage_joints(result).items()}
+    names = ("ge_predictions.npz", "ge_scores.json", "ge_pck.png", STAGES_FILE)
+    folder.record(*(folder.path / name for name in names))
+    atomic_write_bytes(folder.path / names[0], npz_bytes({
+        "joints": result.joints, "detector_joints": result.detector_joints, "detector_uv": result.detector_uv,
+        "found": result.found}))
+    write_ge_report(stages["network"].scores, stages["network"].curves, folder.path)
+    atomic_write_json(folder.path / STAGES_FILE, {name: stage.scores for name, stage in stages.items()})
+    return {"scores": stages["network"].scores, "stages": {n: st.scores for n, st in stages.items()},
+            "folder": folder.path}

@@ -24,7 +24,7 @@ from cmr.geometry.camera import mirror_intrinsics
 from cmr.geometry.crop import Crop, CropPolicy, hand_box, warp_image
 from cmr.geometry.pixel_maps import apply_affine
 from cmr.models.prediction import Prediction, mirror_prediction, predict
-from cmr.registration import RegistrationConfig
+from cmr.registration import RegistrationConfig, solve_translation_2d
 from cmr.registration.evidence import KEYPOINT_SOURCES
 
 #: Extent of a hand's silhouette per extent of its 21 keypoints (the median over the open hand
@@ -111,6 +111,19 @@ def predict_side(model: nn.Module, images: list[np.ndarray], Ks: list[np.ndarray
                  for crop, points, K in zip(crops, found, framed.Ks)]
     prediction = _predict(model, framed, crops, regressor, settings)
     return mirror_prediction(prediction, [image.shape[1] for image in images]) if left else prediction
+
+
+def place_detector_joints(detections: list[HandDetection], Ks: list[np.ndarray],
+                          config: RegistrationConfig) -> np.ndarray:
+    """(B, 21, 3) metres: each detection's 3D keypoints (the detector's metric "world" answer,
+    moved to its wrist) placed in camera space by the registration's closed-form 2D step on
+    its own 2D keypoints, weighted by their confidences."""
+    world = torch.as_tensor(np.stack([d.world - d.world[0] for d in detections]), dtype=torch.float64)
+    uv = torch.as_tensor(np.stack([d.keypoints for d in detections]), dtype=torch.float64)
+    weight = torch.as_tensor(np.stack([d.confidence for d in detections]), dtype=torch.float64)
+    K = torch.as_tensor(np.stack(Ks), dtype=torch.float64)
+    translation, _ = solve_translation_2d(world, uv, K, weight.clamp_min(1e-6), config.z_min, config.z_max)
+    return (world + translation[:, None]).numpy()
 
 
 def predict_hands(model: nn.Module, images: list[np.ndarray], Ks: list[np.ndarray],
