@@ -39,6 +39,7 @@ BENCHMARKS = {
     "render": "cmr.bench.render",
     "hand_presence": "cmr.bench.hand_presence",
     "paths": "cmr.bench.paths",
+    "real": "cmr.bench.real",
 }
 
 #: Errors reported as ``error: ...`` (exit 2) instead of a traceback.
