@@ -190,6 +190,32 @@ _C.DETECTOR.REFINE_PASSES = 1
 #: CPU threads of the TFLite runtime.
 _C.DETECTOR.THREADS = 1
 
+# ------------------------------------------------------------------ fitting
+#: Every setting of cmr.fitting.FittingConfig (fitting the open hand model to a camera-space mesh,
+#: 2D keypoints and a silhouette), with its one default (see its docstring). The keypoint
+#: confidence and mask thresholds are REGISTRATION.CONFIDENCE_THRESHOLD and MASK_THRESHOLD.
+_C.FITTING = CN()
+#: Fit the hand model to the registered prediction (read by the callers that offer the fit).
+_C.FITTING.ENABLED = True
+#: Adam steps after the closed-form start (bone alignment, then shape and translation).
+_C.FITTING.ITERATIONS = 30
+#: Term weights: mean squared vertex distance (per mm^2), confidence-weighted mean squared
+#: keypoint reprojection error (per px^2), mean squared distance of the projected vertices
+#: outside the silhouette (per px^2), and the shape prior (per unit beta^2).
+_C.FITTING.MESH_WEIGHT = 1.0
+_C.FITTING.KEYPOINT_WEIGHT = 1.0
+_C.FITTING.SILHOUETTE_WEIGHT = 1.0
+_C.FITTING.SHAPE_PRIOR_WEIGHT = 0.01
+#: Adam learning rates (decayed to 0 on a cosine): global rotation (radians), translation
+#: (metres), joint angles (their bounded parameters, radians of the cosine's argument), shape.
+_C.FITTING.ROTATION_STEP = 0.003
+_C.FITTING.TRANSLATION_STEP = 0.0003
+_C.FITTING.POSE_STEP = 0.03
+_C.FITTING.SHAPE_STEP = 0.02
+#: Keep the joints within the open hand's anatomical limits (cmr.hand.skeleton.JOINT_LIMITS);
+#: False fits free rotation vectors (for a model with other joint frames, e.g. a MANO file).
+_C.FITTING.JOINT_LIMITS = True
+
 # ------------------------------------------------------------------ demo
 _C.DEMO = CN()
 #: Folder of input images (each with an optional <stem>_K.npy); default: the bundled samples.
