@@ -145,21 +145,33 @@ _C.REGISTRATION.Z_MIN = 0.1
 _C.REGISTRATION.Z_MAX = 2.0
 #: Joints with heatmap confidence at or below this are not used by the 2D step.
 _C.REGISTRATION.CONFIDENCE_THRESHOLD = 0.1
-#: Rounds of the 2D fit / outlier rejection, the fewest joints kept, the mean reprojection error
-#: (pixels) at which the loop stops.
+#: 2D step: fits of the outlier-rejection loop, the fewest joints kept. A joint (or a silhouette
+#: descriptor entry) is an outlier beyond OUTLIER_SIGMAS robust noise deviations and, for joints,
+#: beyond RESIDUAL_TOLERANCE_PX (confidence-normalised reprojection error, pixels).
 _C.REGISTRATION.MAX_ATTEMPTS = 5
 _C.REGISTRATION.MIN_INLIERS = 13
+_C.REGISTRATION.OUTLIER_SIGMAS = 3.0
 _C.REGISTRATION.RESIDUAL_TOLERANCE_PX = 2.0
 #: Silhouette threshold on the predicted mask probability (the reference's 0.3).
 _C.REGISTRATION.MASK_THRESHOLD = 0.3
-#: Pixels added to the silhouette's extent along each descriptor axis; Levenberg-Marquardt
-#: iterations of the 1D step.
-_C.REGISTRATION.SILHOUETTE_PAD_PX = 0.25
+#: Silhouette edge model (pixels): a hard mask's outermost pixel centres fall PAD_PX short of
+#: the shape; a soft one falls from 1 to 0 over EDGE_WIDTH_PX (the network's half-resolution map).
+_C.REGISTRATION.SILHOUETTE_PAD_PX = 0.35
+_C.REGISTRATION.SILHOUETTE_EDGE_WIDTH_PX = 2.4
+#: 1D step: Levenberg-Marquardt iterations per fit, fits of its outlier loop, entries within
+#: OUTLIER_PX never rejected. Prior of the offset (pixels) of the silhouette's edges from the
+#: mesh's outline: N(0, EDGE_STD_PX^2), or with probability OFFSET_PRIOR (an eroded or dilated
+#: silhouette) N(0, OFFSET_STD_PX^2).
 _C.REGISTRATION.SILHOUETTE_ITERATIONS = 20
-#: Distances (metres) between the 2D and 1D translations: below NEAR the 2D one is kept, above
-#: FAR the 1D one is used, linear blend between.
-_C.REGISTRATION.FUSION_NEAR = 0.02
-_C.REGISTRATION.FUSION_FAR = 0.06
+_C.REGISTRATION.SILHOUETTE_ATTEMPTS = 2
+_C.REGISTRATION.SILHOUETTE_OUTLIER_PX = 2.0
+_C.REGISTRATION.SILHOUETTE_EDGE_STD_PX = 0.1
+_C.REGISTRATION.SILHOUETTE_OFFSET_STD_PX = 3.0
+_C.REGISTRATION.SILHOUETTE_OFFSET_PRIOR = 0.3
+#: Fusion: floor (metres) of the silhouette depth's deviation; disagreement (in deviations of
+#: the 2D-1D difference) beyond which the silhouette's variance grows.
+_C.REGISTRATION.SILHOUETTE_DEPTH_STD = 0.002
+_C.REGISTRATION.FUSION_CONSISTENCY_SIGMAS = 3.0
 #: Run the 1D silhouette step (the reference silently skips it).
 _C.REGISTRATION.USE_SILHOUETTE = True
 #: 2D evidence of the 2D step when a detector found the hand: 'network' (the heatmaps),

@@ -39,12 +39,19 @@ Modules: :mod:`~cmr.registration.settings` (the settings, all in the configurati
 """
 
 from cmr.registration.fusion import fusion_weights, register
-from cmr.registration.joints import fit_translation_2d, reprojection_errors, solve_translation_2d
+from cmr.registration.joints import (
+    depth_variance_2d,
+    fit_translation_2d,
+    reprojection_errors,
+    robust_noise_px,
+    solve_translation_2d,
+)
 from cmr.registration.settings import Registration, RegistrationConfig
-from cmr.registration.silhouette import fit_translation_1d, mask_descriptor, point_descriptor
+from cmr.registration.silhouette import mask_descriptor, point_descriptor, silhouette_pad_px
+from cmr.registration.silhouette_fit import fit_silhouette, fit_translation_1d
 
 __all__ = [
-    "Registration", "RegistrationConfig", "fit_translation_1d", "fit_translation_2d",
-    "fusion_weights", "mask_descriptor", "point_descriptor", "register", "reprojection_errors",
-    "solve_translation_2d",
+    "Registration", "RegistrationConfig", "depth_variance_2d", "fit_silhouette", "fit_translation_1d",
+    "fit_translation_2d", "fusion_weights", "mask_descriptor", "point_descriptor", "register",
+    "reprojection_errors", "robust_noise_px", "silhouette_pad_px", "solve_translation_2d",
 ]

@@ -5,6 +5,8 @@ See :mod:`cmr.registration` for the deviations from the reference.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -97,15 +99,47 @@ def _masked_mean_std(values: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     return mean, var.sqrt()
 
 
+def masked_median(values: Tensor, mask: Tensor) -> Tensor:
+    """Median of the masked entries of each row (the mean of the two middle ones for an even
+    count). values: (B, M), mask: (B, M) bool. Returns (B,); +inf for empty rows."""
+    count = mask.sum(1)
+    ranked = values.masked_fill(~mask, float("inf")).sort(1).values
+    lower = ((count - 1) // 2).clamp_min(0)
+    upper = (count // 2).clamp_min(0).clamp_max(values.shape[1] - 1)
+    return 0.5 * (ranked.gather(1, lower[:, None]) + ranked.gather(1, upper[:, None]))[:, 0]
+
+
+def robust_noise_px(normalised_error: Tensor, inliers: Tensor) -> Tensor:
+    """Robust estimate of the 2D joint noise, per coordinate, from reprojection errors.
+
+    With Gaussian noise of std sigma per coordinate the error norms follow a Rayleigh law,
+    whose median is ``sigma * sqrt(2 ln 2)``; the median of the inliers' errors, so divided and
+    corrected for the 3 degrees of freedom the fit absorbs (``2n / (2n - 3)`` on the variance),
+    estimates sigma while ignoring up to half the joints being outliers.
+
+    normalised_error: (B, J) pixels, reprojection errors times sqrt(confidence) (the noise of a
+    joint of confidence c is taken as sigma / sqrt(c)). inliers: (B, J) bool.
+    Returns (B,) pixels (0 for rows with fewer than two inliers).
+    """
+    count = inliers.sum(1)
+    median = masked_median(normalised_error, inliers)
+    dof = (2 * count - 3).clamp_min(1).to(median.dtype)
+    sigma = median / math.sqrt(2.0 * math.log(2.0)) * (2 * count / dof).sqrt()
+    return torch.where(count >= 2, sigma, torch.zeros_like(sigma))
+
+
 def fit_translation_2d(joints: Tensor, uv: Tensor, confidence: Tensor, K: Tensor,
                        config: RegistrationConfig) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """The 2D step: confident-joint selection and the reference's outlier-rejection loop.
+    """The 2D step: confidence-weighted fit with outlier rejection against the estimated noise.
 
-    Per sample, starting from the joints with confidence > ``config.confidence_threshold``:
-    fit t (closed form, bounded depth); stop if the mean reprojection error of the selection is
-    <= ``residual_tolerance_px`` or after ``max_attempts`` fits; otherwise keep the joints whose
-    error is below mean + std and refit, unless fewer than ``min_inliers`` would survive (then
-    stop with the current fit). Samples run in lockstep; finished ones are frozen.
+    Per sample, the joints with confidence > ``config.confidence_threshold`` are fitted (closed
+    form, bounded depth), each weighted by its confidence (its noise variance is taken as
+    ``sigma^2 / confidence``). Then, up to ``max_attempts - 1`` times: the noise sigma is
+    estimated robustly from the inliers (:func:`robust_noise_px`); the joints whose normalised
+    error exceeds both ``outlier_sigmas * sigma`` and ``residual_tolerance_px`` are outliers;
+    the loop stops when there is none, or when fewer than ``min_inliers`` joints would remain
+    (keeping the current fit); otherwise the outliers are dropped and the rest refitted.
+    Samples run in lockstep; finished ones are frozen.
 
     joints: (B, J, 3) metres, root-relative. uv: (B, J, 2) pixels. confidence: (B, J) in [0, 1].
     K: (B, 3, 3).
@@ -113,22 +147,46 @@ def fit_translation_2d(joints: Tensor, uv: Tensor, confidence: Tensor, K: Tensor
     fit), mean_error: (B,) pixels (mean reprojection error over the inliers; 0 on failure).
     """
     selected = confidence > config.confidence_threshold
-    t, success = solve_translation_2d(joints, uv, K, selected.to(joints.dtype), config.z_min,
-                                      config.z_max)
+    weight = confidence.clamp_min(0.0).to(joints.dtype)
+    t, success = solve_translation_2d(joints, uv, K, weight * selected, config.z_min, config.z_max)
     active = success.clone()
     inliers = selected & success[:, None]
     for _ in range(config.max_attempts - 1):
-        error = reprojection_errors(joints, t, uv, K)
-        mean, std = _masked_mean_std(error, inliers)
-        keep = inliers & (error < (mean + std)[:, None])
-        enough = keep.sum(1) >= config.min_inliers
-        active = active & (mean > config.residual_tolerance_px) & enough
+        error = reprojection_errors(joints, t, uv, K) * weight.sqrt()
+        sigma = robust_noise_px(error, inliers)
+        limit = torch.maximum(config.outlier_sigmas * sigma, torch.full_like(sigma, config.residual_tolerance_px))
+        keep = inliers & (error <= limit[:, None])
+        active = active & (keep != inliers).any(1) & (keep.sum(1) >= config.min_inliers)
         if not active.any():
             break
         inliers = torch.where(active[:, None], keep, inliers)
-        refit, ok = solve_translation_2d(joints, uv, K, inliers.to(joints.dtype), config.z_min,
-                                         config.z_max)
+        refit, ok = solve_translation_2d(joints, uv, K, weight * inliers, config.z_min, config.z_max)
         t = torch.where((active & ok)[:, None], refit, t)
     mean_error, _ = _masked_mean_std(reprojection_errors(joints, t, uv, K), inliers)
     return t, success, inliers, mean_error * success
 
+
+def depth_variance_2d(joints: Tensor, uv: Tensor, confidence: Tensor, K: Tensor, t: Tensor,
+                      inliers: Tensor) -> Tensor:
+    """Expected squared depth error of the 2D step's translation, from its residuals.
+
+    The noise sigma (pixels at confidence 1) is the inliers' confidence-weighted root mean square
+    reprojection error over the ``2n - 3`` degrees of freedom left by the fit; each joint's
+    algebraic residual is about ``t_z`` times its reprojection error, so the covariance of the
+    confidence-weighted least-squares translation is ``sigma^2 t_z^2 (sum_j c_j A_j^T A_j)^-1``
+    (``A_j`` the joint's two rows of :func:`_linear_system`), whose depth entry is returned.
+
+    joints: (B, J, 3) metres, root-relative. uv: (B, J, 2) pixels. confidence: (B, J).
+    K: (B, 3, 3). t: (B, 3) metres. inliers: (B, J) bool.
+    Returns (B,) square metres; +inf where fewer than two inliers leave no estimate.
+    """
+    weight = (confidence.clamp_min(0.0) * inliers).double()
+    error = reprojection_errors(joints, t, uv, K).double()
+    count = inliers.sum(1)
+    sigma2 = (weight * error**2).sum(1) / (2 * count - 3).clamp_min(1)
+    A, _ = _linear_system(joints.double(), uv.double(), K.double())
+    normal = (weight[..., None, None] * A.transpose(-1, -2) @ A).sum(1)  # (B, 3, 3)
+    normal = normal + 1e-9 * torch.eye(3, dtype=normal.dtype, device=normal.device)
+    inverse_zz = torch.linalg.inv(normal)[:, 2, 2]
+    variance = sigma2 * t[:, 2].double() ** 2 * inverse_zz
+    return torch.where(count >= 2, variance, torch.full_like(variance, float("inf"))).to(t.dtype)

@@ -28,16 +28,32 @@ class RegistrationConfig:
     z_min, z_max: bounds (metres) on the depth of the translation. The reference uses
         [0.3, 2]; the default 0.1 lets close hands be registered (vertices nearer than
         :data:`cmr.geometry.camera.MIN_DEPTH` are clamped when projected).
-    confidence_threshold: joints with confidence <= this are ignored by the 2D step.
-    max_attempts: rounds of the 2D fit / outlier rejection loop.
+    confidence_threshold: joints with confidence <= this are ignored by the 2D step; the others
+        are weighted by their confidence.
+    max_attempts: fits of the 2D step's outlier-rejection loop.
     min_inliers: the loop stops (keeping its last fit) when fewer joints would survive.
-    residual_tolerance_px: the loop stops when the mean reprojection error is at most this.
+    outlier_sigmas: a joint (2D step) or descriptor entry (1D step) is an outlier when its
+        error exceeds this many robustly estimated noise standard deviations ...
+    residual_tolerance_px: ... and this many pixels (joints: confidence-normalised
+        reprojection error), so near-exact inputs keep all their joints.
     mask_threshold: silhouette pixels with value > this are foreground.
-    silhouette_pad_px: pixels added to the silhouette's extent on each side along each axis
-        (see :func:`cmr.registration.silhouette.mask_descriptor`).
-    silhouette_iterations: Levenberg-Marquardt iterations of the 1D step.
-    fusion_near, fusion_far: distances (metres) between the 2D and 1D translations below
-        which the 2D one is kept and above which the 1D one is used; linear blend between.
+    silhouette_pad_px: how far (pixels) a shape's edge lies outside the outermost pixel centres
+        of its hard (pixel-centre) mask, on average for hand outlines.
+    silhouette_edge_width_px: width (pixels) over which a soft silhouette (probabilities) falls
+        from 1 to 0 across an edge (see :func:`cmr.registration.silhouette.silhouette_pad_px`).
+    silhouette_iterations: Levenberg-Marquardt iterations of each 1D fit.
+    silhouette_attempts: fits of the 1D step's outlier-rejection loop.
+    silhouette_outlier_px: descriptor entries within this many pixels are never outliers.
+    silhouette_edge_std_px, silhouette_offset_std_px, silhouette_offset_prior: the prior of the
+        1D step's edge offset (how far, pixels, the silhouette's edges lie outside the mesh's
+        outline): N(0, edge_std^2) for a well-drawn silhouette, N(0, offset_std^2) with
+        probability offset_prior for an eroded or dilated one (see
+        :func:`cmr.registration.silhouette_fit._offset_mixture`).
+    silhouette_depth_std: floor (metres) of the 1D depth's standard deviation in the fusion
+        (the formal one ignores that descriptor errors are correlated).
+    fusion_consistency_sigmas: the fusion trusts the silhouette's variance while the 2D and 1D
+        translations agree within this many standard deviations of their difference; beyond,
+        the excess disagreement is added to the silhouette's variance.
     use_silhouette: run the 1D step when a silhouette is given (the reference silently skips it).
     """
 
@@ -46,12 +62,19 @@ class RegistrationConfig:
     confidence_threshold: float
     max_attempts: int
     min_inliers: int
+    outlier_sigmas: float
     residual_tolerance_px: float
     mask_threshold: float
     silhouette_pad_px: float
+    silhouette_edge_width_px: float
     silhouette_iterations: int
-    fusion_near: float
-    fusion_far: float
+    silhouette_attempts: int
+    silhouette_outlier_px: float
+    silhouette_edge_std_px: float
+    silhouette_offset_std_px: float
+    silhouette_offset_prior: float
+    silhouette_depth_std: float
+    fusion_consistency_sigmas: float
     use_silhouette: bool
 
     @classmethod
