@@ -53,7 +53,8 @@ class RegistrationConfig:
         (the formal one ignores that descriptor errors are correlated).
     fusion_consistency_sigmas: the fusion trusts the silhouette's variance while the 2D and 1D
         translations agree within this many standard deviations of their difference; beyond,
-        the excess disagreement is added to the silhouette's variance.
+        the excess disagreement is added to the silhouette's variance where its fit showed
+        trouble (see :func:`cmr.registration.fusion.fusion_weights`).
     use_silhouette: run the 1D step when a silhouette is given (the reference silently skips it).
     """
 

@@ -5,10 +5,12 @@ entry of the projected mesh plus ``s_k * offset``, with ``s_k`` -1 for a min and
 so ``offset`` (pixels) is how far the silhouette's edges lie outside the mesh's outline. A
 silhouette drawn from the mesh has none; an eroded or dilated one (a sharper or blurrier map, a
 mask grown or cut by the segmentation) has one. Depth and offset are separable because the
-hand's extent differs along the 12 axes (depth scales the extents, the offset adds to them);
-freeing the offset costs precision, so it is fitted alongside the fixed-offset model and kept
-only where it is significant. Entries the mesh cannot explain (a forearm or an object that
-widens the silhouette along some axes, or hides part of the hand) are rejected as outliers.
+hand's extent differs along the 12 axes (depth scales the extents, the offset adds to them),
+though poorly for compact outlines (a fist). Freeing the offset costs precision where there is
+none, so the translation is read under a prior that expects none but allows one
+(:func:`_offset_mixture`). Entries the mesh cannot explain (a forearm or an object that widens
+the silhouette along some axes, or hides part of the hand) are rejected as outliers first, with
+the offset held at 0 (free, it would absorb part of a forearm).
 """
 
 from __future__ import annotations
@@ -163,23 +165,20 @@ def _reject_entries(residual: Tensor, use: Tensor, config: RegistrationConfig) -
     return torch.where((keep.sum(1) >= MIN_SILHOUETTE_ENTRIES)[:, None], keep, use)
 
 
-def _covariance(vertices: Tensor, params: Tensor, target: Tensor, K: Tensor, use: Tensor,
-                free_offset: Tensor) -> tuple[Tensor, Tensor]:
-    """Residuals (B, 24) pixels and the covariance (B, 4, 4) of the fitted parameters.
+def _covariance(vertices: Tensor, params: Tensor, target: Tensor, K: Tensor,
+                use: Tensor) -> tuple[Tensor, Tensor]:
+    """Residuals (B, 24) pixels and the covariance (B, 4, 4) of the free-offset fit's parameters.
 
     ``sigma^2 (J^T J)^-1`` over the used entries, sigma^2 their sum of squared residuals over the
-    degrees of freedom left (entries minus 3 or 4 parameters); a locked offset has variance 1
-    and no correlation (ignore it). Descriptor residuals are not independent, so this is a
-    lower bound of the true spread (the fusion adds a floor).
+    degrees of freedom left (entries minus the 4 parameters). Descriptor residuals are not
+    independent, so this is a lower bound of the true spread (the fusion adds a floor).
     """
     residual, jacobian = _residual_and_jacobian(vertices, params, target, K)
-    jacobian = _masked_jacobian(jacobian, use, free_offset)
-    unknowns = 3 + free_offset.to(params.dtype)
-    sigma2 = (use * residual**2).sum(1) / (use.sum(1) - unknowns).clamp_min(1.0)
-    locked = torch.zeros_like(params)
-    locked[:, 3] = (~free_offset).to(params.dtype)
-    normal = jacobian.transpose(1, 2) @ jacobian + torch.diag_embed(locked + 1e-12)
-    return residual, sigma2[:, None, None] * torch.linalg.inv(normal)
+    jacobian = jacobian * use[..., None]
+    sigma2 = (use * residual**2).sum(1) / (use.sum(1) - 4).clamp_min(1)
+    eye = torch.eye(4, dtype=params.dtype, device=params.device)
+    inverse, _ = torch.linalg.inv_ex(jacobian.transpose(1, 2) @ jacobian + 1e-12 * eye)
+    return residual, sigma2[:, None, None] * inverse
 
 
 @dataclass
@@ -190,7 +189,8 @@ class SilhouetteFit:
     has_silhouette: (B,) bool, at least ``MIN_SILHOUETTE_ENTRIES`` valid descriptor entries.
     error_px: (B,) root-mean-square residual of the used entries, pixels (0 without a silhouette).
     depth_variance: (B,) square metres, the fit's formal depth variance (inf without a silhouette).
-    suspect: (B,) bool, the fit shows trouble: entries rejected as outliers, or an edge offset.
+    suspect: (B,) bool, the fit shows trouble: entries rejected as outliers, or an edge offset
+        more likely than not.
     """
 
     translation: Tensor
@@ -256,9 +256,10 @@ def silhouette_step(vertices: Tensor, mask: Tensor, K: Tensor, t_2d: Tensor, suc
                     config: RegistrationConfig) -> SilhouetteFit:
     """The whole 1D step: descriptor, start, the fit with an edge offset and outlier rejection.
 
-    The fit (:func:`_fit_with_rejection`, offset free) starts from the 2D answer where it
-    succeeded, else from a closed-form guess read off the silhouette's extent; the translation
-    and its depth variance are then read under the offset's prior (:func:`_offset_mixture`).
+    The fit starts from the 2D answer where it succeeded, else from a closed-form guess read off
+    the silhouette's extent; it rejects outlying entries with the offset held at 0
+    (:func:`_fit_with_rejection`), then frees the offset on the kept entries; the translation
+    and its depth variance are read under the offset's prior (:func:`_offset_mixture`).
 
     vertices: (B, N, 3) metres, root-relative. mask: (B, H, W) probabilities or bool. K: (B, 3, 3).
     t_2d: (B, 3) metres, the 2D step's answer. success: (B,) bool. Returns a :class:`SilhouetteFit`.
@@ -271,7 +272,7 @@ def silhouette_step(vertices: Tensor, mask: Tensor, K: Tensor, t_2d: Tensor, suc
     params = torch.cat([start, torch.zeros_like(start[:, :1])], dim=1)
     params, use = _fit_with_rejection(vertices, target, valid, K, params, ~free, config)
     params = fit_silhouette(vertices, target, use, K, params, free, config)
-    residual, covariance = _covariance(vertices, params, target, K, use, free)
+    residual, covariance = _covariance(vertices, params, target, K, use)
     translation, variance, offset_probability = _offset_mixture(params, covariance, config)
     translation[:, 2] = translation[:, 2].clamp(config.z_min, config.z_max)
     has_silhouette = valid.sum(1) >= MIN_SILHOUETTE_ENTRIES
