@@ -35,6 +35,7 @@ BENCHMARKS = {
     "synth": "cmr.bench.synth",
     "model": "cmr.bench.model",
     "registration": "cmr.bench.registration",
+    "fitting": "cmr.bench.fitting",
     "registration_accuracy": "cmr.bench.registration_accuracy",
     "render": "cmr.bench.render",
     "hand_presence": "cmr.bench.hand_presence",

@@ -210,7 +210,7 @@ _C.FITTING = CN()
 #: Fit the hand model to the registered prediction (read by the callers that offer the fit).
 _C.FITTING.ENABLED = True
 #: Adam steps after the closed-form start (bone alignment, then shape and translation).
-_C.FITTING.ITERATIONS = 30
+_C.FITTING.ITERATIONS = 20
 #: Term weights: mean squared vertex distance (per mm^2), confidence-weighted mean squared
 #: keypoint reprojection error (per px^2), mean squared distance of the projected vertices
 #: outside the silhouette (per px^2), and the shape prior (per unit beta^2).

@@ -197,6 +197,7 @@ class _PickledObject:
     """Stand-in for a class of a package that need not be installed: keeps the pickled state."""
 
     qualified_name = ""
+    state = None
 
     def __setstate__(self, state) -> None:
         self.state = state
