@@ -81,10 +81,10 @@ def test_left_hands_and_mixed_batches(model):
     fit = fit_hand(left["hand"].vertices, left["uv"], None, left["K"], side="left")
     _assert_recovered(model, fit, left, ("left",) * 6)
     sides = ("left", "right") * 3
-    mixed = {key: torch.stack([(left if side == "left" else right)[key][i] for i, side in enumerate(sides)])
-             for key in ("uv", "K")}
-    mixed["hand"] = type(right["hand"])(*(torch.stack([(left if side == "left" else right)["hand"][field][i]
-                                                       for i, side in enumerate(sides)]) for field in range(3)))
+    is_left = torch.tensor([side == "left" for side in sides])
+    pick = lambda a, b: torch.where(is_left.view(-1, *[1] * (a.dim() - 1)), a, b)  # noqa: E731
+    mixed = {"uv": pick(left["uv"], right["uv"]), "K": right["K"],
+             "hand": type(right["hand"])(*map(pick, left["hand"], right["hand"]))}
     fit = fit_hand(mixed["hand"].vertices, mixed["uv"], None, mixed["K"], side=list(sides))
     assert fit.sides == sides
     _assert_recovered(model, fit, mixed, sides)
@@ -122,7 +122,8 @@ def test_keypoints_below_the_confidence_threshold_are_ignored(model):
     corrupted[:, :5] += 40.0
     confidence = torch.ones(6, 21)
     confidence[:, :5] = 0.05
-    fit = fit_hand(truth["hand"].vertices, corrupted, confidence, truth["K"])
+    with torch.no_grad():  # as after a network's forward pass: the fit enables gradients itself
+        fit = fit_hand(truth["hand"].vertices, corrupted, confidence, truth["K"])
     assert fit.keypoint_error_px.max() < 1.0 and fit.mesh_error_mm.max() < 2.0
 
 

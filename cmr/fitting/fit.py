@@ -35,7 +35,8 @@ def default_model(device: str) -> HandModel:
 
 def _objective(model: HandModel, parameters: PoseParameters, side: str, variables: tuple, targets: FitTargets,
                config: FittingConfig) -> Tensor:
-    """(B,) weighted sum of the terms for the current ``variables`` (rotation, free, shape, translation)."""
+    """(B,) weighted sum of the terms (see :mod:`cmr.fitting.objective`) at ``variables``: global
+    rotation (B, 3) radians, free joint parameters (B, 15, 3), shape (B, S), translation (B, 3) m."""
     rotation, free, shape, translation = variables
     hand, _ = posed_hand(model, parameters, side, rotation, free, shape, translation)
     total = config.mesh_weight * mesh_term(hand.vertices, targets.vertices)
@@ -135,7 +136,9 @@ def fit_hand(
             :class:`cmr.hand.mano_format.ManoFormatHandModel`); None: the open hand model on the
             vertices' device. The fit runs in the model's dtype and device.
     Returns:
-        :class:`HandFit`. Raises ValueError naming the argument when an input's shape is wrong.
+        :class:`HandFit`, detached (not differentiable with respect to the inputs; the fit
+        enables gradients for itself, so it runs under ``torch.no_grad``). Raises ValueError
+        naming the argument when an input's shape is wrong.
     """
     config = config or FittingConfig.defaults()
     if model is None:
