@@ -241,7 +241,7 @@ _C.DEMO.FOV = 45.0
 #: Which hands the photos show: 'auto' (the detector decides per hand), 'left' or 'right'.
 _C.DEMO.SIDE = "auto"
 #: Re-crops after the whole-image pass: each frames the hand found in the previous pass with
-#: the model's crop policy (cmr.engine.inference.predict_images).
+#: the model's crop policy (cmr.engine.hands.predict_side; the first pass is the detector's keypoint crop).
 _C.DEMO.PASSES = 2
 
 # ------------------------------------------------------------------ run

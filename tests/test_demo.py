@@ -1,4 +1,4 @@
-"""Inference through the crop policy, mirroring, and the demo command (cmr.engine.inference / demo)."""
+"""Detected hands through the crop policy, mirroring, and the demo command (cmr.engine.hands / demo)."""
 
 import json
 import shutil
@@ -11,17 +11,16 @@ import torch
 from cmr import REPO_ROOT
 from cmr.cli import main as cli_main
 from cmr.config import load_cfg
+from cmr.detection import HandDetection
 from cmr.engine import demo
 from cmr.engine.checkpoint import save_checkpoint
-from cmr.engine.inference import predict_images
+from cmr.engine.hands import HandSettings, predict_side
 from cmr.engine.inputs import output_ids
 from cmr.fileio import OUTPUT_MANIFEST
 from cmr.geometry.camera import intrinsics_from_fov, mirror_intrinsics
-from cmr.geometry.crop import CropPolicy
 from cmr.mesh.ply import read_ply
 from cmr.models.build import build_model, load_template
 from cmr.models.prediction import mirror_prediction
-from cmr.registration import RegistrationConfig
 
 COMPACT_YAML = REPO_ROOT / "configs" / "compact.yaml"
 
@@ -51,17 +50,32 @@ def sample_image(freihand_samples_dir):
     return image, np.load(freihand_samples_dir / "889_K.npy")
 
 
-def _predict(compact, images, Ks, left=False):
+def _detection(keypoints: np.ndarray, side: str = "right") -> HandDetection:
+    """A detected hand with the given (21, 2) keypoints (pixels), all fully confident."""
+    return HandDetection(box=np.concatenate([keypoints.min(0), keypoints.max(0)]), side=side, handedness=1.0,
+                         score=1.0, palm_score=1.0, keypoints=keypoints, confidence=np.ones(21),
+                         depth=np.zeros(21), world=np.zeros((21, 3)))
+
+
+def _hand_keypoints(width: int, height: int) -> np.ndarray:
+    """(21, 2) pixels: a fixed, asymmetric spread of keypoints in the middle of a width x height image."""
+    angles = np.linspace(0.0, 1.5 * np.pi, 21)
+    radius = np.linspace(0.1, 0.35, 21)
+    return np.stack([width * (0.45 + radius * np.cos(angles)), height * (0.55 + radius * np.sin(angles))], axis=1)
+
+
+def _predict(compact, images, Ks, keypoints, left=False):
     cfg, model, template = compact
-    return predict_images(model, images, Ks, template.joint_regressor, RegistrationConfig.from_config(cfg.REGISTRATION),
-                          CropPolicy.from_config(cfg.MODEL), int(cfg.DEMO.PASSES), left)
+    detections = [_detection(points, "left" if left else "right") for points in keypoints]
+    return predict_side(model, images, Ks, detections, template.joint_regressor, HandSettings.from_config(cfg), left)
 
 
 def test_predict_shapes_and_consistency(compact, sample_image):
     image, K = sample_image
     size, n = compact[0].MODEL.INPUT_SIZE, compact[2].num_vertices[0]
     noise = np.random.default_rng(2).integers(0, 256, (150, 90, 3), dtype=np.uint8)
-    prediction = _predict(compact, [image, noise], [K, intrinsics_from_fov(90, 150, 50.0)])
+    prediction = _predict(compact, [image, noise], [K, intrinsics_from_fov(90, 150, 50.0)],
+                          [_hand_keypoints(image.shape[1], image.shape[0]), _hand_keypoints(90, 150)])
     shapes = {"vertices_relative": (2, n, 3), "joints_relative": (2, 21, 3), "heatmaps": (2, 21, size // 2, size // 2),
               "mask": (2, size, size), "uv": (2, 21, 2), "confidence": (2, 21), "K": (2, 3, 3),
               "input_from_image": (2, 3, 3), "vertices": (2, n, 3), "joints": (2, 21, 3)}
@@ -77,10 +91,13 @@ def test_predict_shapes_and_consistency(compact, sample_image):
 
 
 def test_left_hand_is_the_mirrored_right_hand(compact, sample_image):
-    """Predicting a left hand on the mirrored image gives the mirror of the right-hand prediction."""
+    """Predicting a left hand on the mirrored image (keypoints u -> W - 1 - u) gives the mirror of
+    the right-hand prediction."""
     image, K = sample_image
-    right = _predict(compact, [image], [K])
-    left = _predict(compact, [np.ascontiguousarray(image[:, ::-1])], [mirror_intrinsics(K, image.shape[1])], left=True)
+    keypoints = _hand_keypoints(image.shape[1], image.shape[0])
+    right = _predict(compact, [image], [K], [keypoints])
+    left = _predict(compact, [np.ascontiguousarray(image[:, ::-1])], [mirror_intrinsics(K, image.shape[1])],
+                    [keypoints * (-1.0, 1.0) + (image.shape[1] - 1.0, 0.0)], left=True)
     expected = mirror_prediction(right, [image.shape[1]])
     for name in ("vertices", "joints", "vertices_relative", "uv", "mask", "K"):
         torch.testing.assert_close(getattr(left, name), getattr(expected, name), atol=1e-4, rtol=1e-4)

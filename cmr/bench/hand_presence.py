@@ -1,20 +1,21 @@
-"""Benchmark of the hand / no-hand decision (:mod:`cmr.engine.hand_presence`).
+"""Benchmark of the detector's hand / no-hand decision (:class:`cmr.detection.HandDetector`).
 
-Runs the demo's inference path (:func:`cmr.engine.inference.predict_images`) on real hands and
-on images without a hand, and prints per set the number of images, the fraction judged "hand"
-and the range of each signal the decision uses. Run
-``python -m cmr bench hand_presence [--checkpoint PT] [--ge-root DIR] [--freihand-samples DIR]
-[--sign-root DIR] [--count N] [--threads T]``.
+The demo predicts a hand where the detector finds one, so the detector decides whether an image
+shows a hand. Runs it on real hands and on images without a hand, and prints per set the number
+of images, the fraction where at least one hand is found (the detection rate of a hand set, the
+false-positive rate of a hand-free set), hands per image, the share of found hands called left,
+for sets of known side the share whose most confident hand has that side, and the time per
+image. Run ``python -m cmr bench hand_presence [--ge-root DIR] [--freihand-samples DIR]
+[--sign-root DIR] [--count N] [KEY VALUE ...]`` (overrides of ``DETECTOR.*``).
 
-Hands (should be kept):
+Hands (should be found):
 
-* the bundled synthetic samples (``cmr/assets/samples``, with K files);
-* FreiHAND crops (``<id>_img.jpg`` + ``<id>_K.npy``, right hands);
-* Ge et al.'s real-world crops (``images/``, ``params.mat``; left hands, run with ``left``);
-* a fixed random subset of the sign-language digit photos (100 x 100, handedness unknown: run
-  as right and as left hands; K from a 45 degree field of view).
+* the bundled synthetic samples (``cmr/assets/samples``, right hands);
+* FreiHAND crops (``<id>_img.jpg``, right hands);
+* Ge et al.'s real-world crops (``images/``, ``params.mat``; left hands);
+* a fixed random subset of the sign-language digit photos (100 x 100, handedness unknown).
 
-No hand (should be rejected; each set is run as right and as left hands, K from 45 degrees):
+No hand (nothing should be found):
 
 * patterns: gradients, black / white / grey / skin-coloured flats, uniform, Gaussian and
   blurred noise, colour blobs, checkerboards and stripes;
@@ -23,8 +24,8 @@ No hand (should be rejected; each set is run as right and as left hands, K from 
 * hand-free regions of the real photos: squares of the Ge crops away from the annotated hand
   (shop shelves, the closest thing to an empty room on disk) and the bare wall in the corners of
   the sign-language photos;
-* hard cases, reported but known to pass: skin-coloured things that are not hands, a portrait
-  (matplotlib's sample photo) and the generator's forearm drawn without its hand.
+* hard cases: a portrait (matplotlib's sample photo) and the generator's forearm drawn without
+  its hand.
 
 Sets whose data is missing are skipped with a message.
 """
@@ -32,6 +33,7 @@ Sets whose data is missing are skipped with a message.
 from __future__ import annotations
 
 import argparse
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,21 +41,18 @@ import cv2
 import numpy as np
 
 from cmr import REPO_ROOT
+from cmr.config import get_cfg, load_cfg
 from cmr.data.synth_appearance import draw_forearm, finish_image, sample_background, sample_skin_tone
-from cmr.engine.hand_presence import CHECKS, all_passed, check_results, presence_signals
-from cmr.config import get_cfg
-from cmr.engine.demo import BUNDLED_CHECKPOINT
+from cmr.detection import DetectorConfig, HandDetector
 from cmr.fileio import read_rgb
 from cmr.geometry.camera import intrinsics_from_fov, project_points
 from cmr.tools.samples import BUNDLED_SAMPLES
 
 DATA_ROOT = REPO_ROOT.parent / "shared" / "data"
-#: Side (pixels) of the generated negatives, and the field of view (degrees) of images without K
-#: (the demo's, ``DEMO.FOV``).
+#: Side (pixels) of the generated negatives, and the field of view (degrees) of the camera the
+#: generator's forearm is drawn with (the demo's, ``DEMO.FOV``).
 NEGATIVE_SIZE = 224
 FOV_DEG = float(get_cfg().DEMO.FOV)
-#: Images predicted together.
-BATCH_SIZE = 16
 #: Hand-free squares of the Ge crops: smallest side (pixels) and distance kept from the joints.
 MIN_REGION_SIDE = 40
 JOINT_CLEARANCE_PX = 16
@@ -61,40 +60,38 @@ JOINT_CLEARANCE_PX = 16
 
 @dataclass
 class ImageSet:
-    """Images of one kind: names, (H, W, 3) uint8 RGB images, (3, 3) intrinsics.
+    """Images of one kind: names and (H, W, 3) uint8 RGB images.
 
-    hand: whether the images show a hand (the expected answer). left: run them as left hands.
+    hand: whether the images show a hand (the expected answer). side: the side of their hands
+    ('left', 'right'; None: unknown or no hand).
     """
 
     name: str
     hand: bool
-    left: bool = False
+    side: str | None = None
     names: list[str] = field(default_factory=list)
     images: list[np.ndarray] = field(default_factory=list)
-    Ks: list[np.ndarray] = field(default_factory=list)
 
-    def add(self, name: str, image: np.ndarray, K: np.ndarray | None = None) -> None:
-        """Append an image (K from :data:`FOV_DEG` when None)."""
-        image = np.ascontiguousarray(image)
+    def add(self, name: str, image: np.ndarray) -> None:
+        """Append an image."""
         self.names.append(name)
-        self.images.append(image)
-        self.Ks.append(intrinsics_from_fov(image.shape[1], image.shape[0], FOV_DEG) if K is None else K)
+        self.images.append(np.ascontiguousarray(image))
 
 
 # --------------------------------------------------------------------------------------------
 # Hands
 
 
-def folder_set(name: str, folder: Path) -> ImageSet:
-    """The ``<id>_img.jpg`` images of a folder with their ``<id>_K.npy`` intrinsics."""
-    images = ImageSet(name, hand=True)
+def folder_set(name: str, folder: Path, side: str | None = None) -> ImageSet:
+    """The ``<id>_img.jpg`` images of a folder (hands of ``side``, None: unknown)."""
+    images = ImageSet(name, hand=True, side=side)
     for path in sorted(folder.glob("*_img.jpg")):
-        images.add(path.name, read_rgb(path), np.load(path.with_name(path.name.replace("_img.jpg", "_K.npy"))))
+        images.add(path.name, read_rgb(path))
     return images
 
 
 def ge_crops(root: Path) -> tuple[ImageSet, list[np.ndarray]]:
-    """Ge et al.'s crops (left hands, K from ``params.mat``) and their joints' pixels (21, 2).
+    """Ge et al.'s crops (left hands) and their joints' pixels (21, 2), projected by the crop's K.
 
     K of a crop cut at (x, y) with side w from a frame with (fx, fy, u0, v0), resized by
     s = 256 / w: ``[[fx s, 0, (u0 - x) s], [0, fy s, (v0 - y) s], [0, 0, 1]]``.
@@ -103,13 +100,13 @@ def ge_crops(root: Path) -> tuple[ImageSet, list[np.ndarray]]:
 
     params = loadmat(str(root / "params.mat"))
     joints_cm = loadmat(str(root / "pose_gt.mat"))["pose_gt"]
-    images, joints_uv = ImageSet("Ge et al. real (left)", hand=True, left=True), []
+    images, joints_uv = ImageSet("Ge et al. real (left)", hand=True, side="left"), []
     for index, relative in enumerate(params["image_path"]):
         image = read_rgb(root / str(relative).strip())
         (fx, fy, u0, v0), (x, y, w, _) = params["cam_param"][index], params["bbox"][index]
         s = image.shape[1] / w
         K = np.array([[fx * s, 0.0, (u0 - x) * s], [0.0, fy * s, (v0 - y) * s], [0.0, 0.0, 1.0]])
-        images.add(Path(str(relative).strip()).name, image, K)
+        images.add(Path(str(relative).strip()).name, image)
         joints_uv.append(project_points(joints_cm[index], K))
     return images, joints_uv
 
@@ -121,16 +118,12 @@ def sign_paths(root: Path, count: int, seed: int = 0) -> list[Path]:
     return [paths[i] for i in sorted(pick)]
 
 
-def sign_sets(root: Path, count: int) -> list[ImageSet]:
-    """The sign-language subset, as right hands and as left hands (handedness is unknown)."""
-    paths = sign_paths(root, count)
-    sets = []
-    for left in (False, True):
-        images = ImageSet(f"sign-language digits ({'left' if left else 'right'})", hand=True, left=left)
-        for path in paths:
-            images.add(f"{path.parent.name}/{path.name}", read_rgb(path))
-        sets.append(images)
-    return sets
+def sign_set(root: Path, count: int) -> ImageSet:
+    """The sign-language subset (handedness unknown)."""
+    images = ImageSet("sign-language digits", hand=True)
+    for path in sign_paths(root, count):
+        images.add(f"{path.parent.name}/{path.name}", read_rgb(path))
+    return images
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,98 +243,106 @@ def portrait_images() -> dict[str, np.ndarray]:
 
 
 def negative_sets(args, ge: tuple[ImageSet, list[np.ndarray]] | None, sign_root: Path | None) -> list[ImageSet]:
-    """The no-hand sets, each once as right and once as left hands."""
+    """The no-hand sets (those with images)."""
     groups = [("patterns", pattern_images()), ("synthetic backgrounds", background_images(args.count // 4)),
               ("hard: portrait", portrait_images()), ("hard: forearm, no hand", forearm_images(args.count // 10))]
-    photos = photo_regions(ge, sign_root, args.count)
     sets = []
-    for left in (False, True):
-        side = "left" if left else "right"
-        for name, images in groups:
-            image_set = ImageSet(f"{name} ({side})", hand=False, left=left)
-            for image_name, image in images.items():
-                image_set.add(image_name, image)
-            if image_set.names:
-                sets.append(image_set)
-        if photos.names:
-            sets.append(ImageSet(f"{photos.name} ({side})", False, left, photos.names, photos.images, photos.Ks))
-    return sets
+    for name, images in groups:
+        image_set = ImageSet(name, hand=False)
+        for image_name, image in images.items():
+            image_set.add(image_name, image)
+        sets.append(image_set)
+    sets.append(photo_regions(ge, sign_root, args.count))
+    return [image_set for image_set in sets if image_set.names]
 
 
-def measure(loaded, image_set: ImageSet) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Signals (field -> (N,) array) and the decision (N,) bool for every image of a set."""
-    from cmr.engine.inference import predict_images
-    from cmr.geometry.crop import CropPolicy
-    from cmr.registration import RegistrationConfig
+@dataclass
+class SetResult:
+    """What the detector found in the N images of a set: hands (N,) int, hands per image; left
+    (N,) int, those called left; first_side: N strings, the most confident hand's side ('' where
+    none); score (N,) float, the most confident hand's score x palm score (NaN where none);
+    seconds: detection time for the whole set."""
 
-    config = RegistrationConfig.from_config(loaded.cfg.REGISTRATION)
-    policy = CropPolicy.from_config(loaded.cfg.MODEL)
-    values: dict[str, list[np.ndarray]] = {name: [] for name, _, _ in CHECKS}
-    found = []
-    for start in range(0, len(image_set.images), BATCH_SIZE):
-        images = image_set.images[start:start + BATCH_SIZE]
-        prediction = predict_images(loaded.model, images, image_set.Ks[start:start + BATCH_SIZE],
-                                    loaded.template.joint_regressor, config, policy, int(loaded.cfg.DEMO.PASSES),
-                                    image_set.left)
-        signals = presence_signals(prediction)
-        passed = check_results(signals)
-        found.append(all_passed(passed).cpu().numpy())
-        for name in values:
-            values[name].append(getattr(signals, name).cpu().numpy())
-    return {name: np.concatenate(parts) for name, parts in values.items()}, np.concatenate(found)
+    hands: np.ndarray
+    left: np.ndarray
+    first_side: list[str]
+    score: np.ndarray
+    seconds: float
+
+    @property
+    def found(self) -> np.ndarray:
+        """(N,) bool: at least one hand found (the hand / no-hand decision)."""
+        return self.hands > 0
 
 
-def print_table(rows: list[tuple[ImageSet, dict[str, np.ndarray], np.ndarray]]) -> None:
-    """Per set: N, expected answer, fraction judged hand, min-max of each signal."""
-    short = {"silhouette_confidence": "confidence", "skin_fraction": "skin", "joint_peak": "joint peak"}
-    print(f"{'set':44s} {'N':>4s} {'hand?':>5s} {'kept':>6s}  "
-          + "  ".join(f"{short[name] + ' >= ' + str(least):>17s}" for name, least, _ in CHECKS))
-    for image_set, values, found in rows:
-        ranges = "  ".join(f"{values[name].min():8.3f}-{values[name].max():<8.3f}" for name, _, _ in CHECKS)
-        print(f"{image_set.name:44s} {len(found):4d} {'yes' if image_set.hand else 'no':>5s} "
-              f"{found.mean():6.3f}  {ranges}")
+def measure(detector: HandDetector, image_set: ImageSet) -> SetResult:
+    """Run the detector on every image of a set."""
+    start = time.perf_counter()
+    detections = [detector.detect(image) for image in image_set.images]
+    seconds = time.perf_counter() - start
+    return SetResult(hands=np.array([len(found) for found in detections]),
+                     left=np.array([sum(hand.side == "left" for hand in found) for found in detections]),
+                     first_side=[found[0].side if found else "" for found in detections],
+                     score=np.array([found[0].score * found[0].palm_score if found else np.nan
+                                     for found in detections]),
+                     seconds=seconds)
 
 
-def print_margins(rows: list[tuple[ImageSet, dict[str, np.ndarray], np.ndarray]]) -> None:
-    """Per check: its threshold, the least value over all hands, and the share of the no-hand
-    images (all sets together) that it rejects on its own account."""
-    hands = [values for image_set, values, _ in rows if image_set.hand]
-    others = [values for image_set, values, _ in rows if not image_set.hand]
-    for name, least, text in CHECKS:
-        lowest = min(float(values[name].min()) for values in hands) if hands else float("nan")
-        rejected = np.concatenate([values[name] < least for values in others]).mean() if others else float("nan")
-        print(f"{text}: threshold {least}, least over hands {lowest:.3f} (margin {lowest - least:+.3f}), "
-              f"rejects {rejected:.1%} of the no-hand images")
+def _side_match(image_set: ImageSet, result: SetResult) -> str:
+    """Share of the images with a hand whose most confident hand has the set's side ('-': unknown)."""
+    sides = [side for side in result.first_side if side]
+    if image_set.side is None or not sides:
+        return "-"
+    return f"{np.mean([side == image_set.side for side in sides]):.3f}"
 
 
-def print_errors(rows: list[tuple[ImageSet, dict[str, np.ndarray], np.ndarray]]) -> None:
-    """The images decided wrongly, with the checks they failed (hands) or passed (others)."""
-    for image_set, values, found in rows:
-        wrong = np.nonzero(found != image_set.hand)[0]
+def print_table(rows: list[tuple[ImageSet, SetResult]]) -> None:
+    """Per set: N, expected answer, fraction found, hands per image (mean, max), share of the
+    hands called left, side match, milliseconds per image; then the totals per expected answer."""
+    print(f"{'set':36s} {'N':>4s} {'hand?':>5s} {'found':>6s} {'hands/img':>9s} {'max':>3s} "
+          f"{'left':>5s} {'side ok':>7s} {'ms/img':>6s}")
+    for image_set, result in rows:
+        left = f"{result.left.sum() / result.hands.sum():.3f}" if result.hands.sum() else "-"
+        print(f"{image_set.name:36s} {len(result.hands):4d} {'yes' if image_set.hand else 'no':>5s} "
+              f"{result.found.mean():6.3f} {result.hands.mean():9.3f} {result.hands.max():3d} {left:>5s} "
+              f"{_side_match(image_set, result):>7s} {1000 * result.seconds / len(result.hands):6.0f}")
+    for hand, text in ((True, "hands found (detection rate)"), (False, "hand-free images with a hand (false positives)")):
+        found = [result.found for image_set, result in rows if image_set.hand == hand]
+        if found:
+            found = np.concatenate(found)
+            print(f"{text}: {int(found.sum())} of {len(found)} ({found.mean():.1%})")
+
+
+def print_errors(rows: list[tuple[ImageSet, SetResult]]) -> None:
+    """The images decided wrongly: hands not found, and hand-free images with a hand (with the
+    most confident hand's score x palm score)."""
+    for image_set, result in rows:
+        wrong = np.nonzero(result.found != image_set.hand)[0]
         if len(wrong):
-            print(f"{image_set.name}: {len(wrong)} decided wrongly: "
-                  + ", ".join(image_set.names[i] for i in wrong[:12]) + (" ..." if len(wrong) > 12 else ""))
+            names = [image_set.names[i] if image_set.hand else f"{image_set.names[i]} ({result.score[i]:.2f})"
+                     for i in wrong[:12]]
+            print(f"{image_set.name}: {len(wrong)} decided wrongly: " + ", ".join(names)
+                  + (" ..." if len(wrong) > 12 else ""))
 
 
-DESCRIPTION = "Hand / no-hand decision on real hands and on images without a hand."
+DESCRIPTION = "The detector's hand / no-hand decision on real hands and on images without a hand."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark's options (sets whose folder is missing are skipped)."""
-    parser.add_argument("--checkpoint", type=Path, default=BUNDLED_CHECKPOINT, help="checkpoint (default: bundled)")
     parser.add_argument("--ge-root", type=Path, default=DATA_ROOT / "ge_real_dev")
     parser.add_argument("--freihand-samples", type=Path, default=DATA_ROOT / "freihand_samples")
     parser.add_argument("--sign-root", type=Path, default=DATA_ROOT / "real_unlabeled" / "sign_language_digits")
     parser.add_argument("--count", type=int, default=200,
                         help="sign-language photos (and a quarter as many synthetic backgrounds)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("overrides", nargs=argparse.REMAINDER, help="KEY VALUE overrides (DETECTOR.*)")
 
 
 def hand_sets(args) -> tuple[list[ImageSet], tuple[ImageSet, list[np.ndarray]] | None, Path | None]:
     """The hand sets that are on disk, the Ge set with its joints, and the sign root if present."""
-    sets = [folder_set("bundled synthetic samples", BUNDLED_SAMPLES)]
+    sets = [folder_set("bundled synthetic samples (right)", BUNDLED_SAMPLES, "right")]
     if args.freihand_samples.is_dir():
-        sets.append(folder_set("FreiHAND samples (right)", args.freihand_samples))
+        sets.append(folder_set("FreiHAND samples (right)", args.freihand_samples, "right"))
     else:
         print(f"skipped FreiHAND samples: {args.freihand_samples} not found")
     ge = ge_crops(args.ge_root) if (args.ge_root / "params.mat").is_file() else None
@@ -353,20 +354,17 @@ def hand_sets(args) -> tuple[list[ImageSet], tuple[ImageSet, list[np.ndarray]] |
     if sign_root is None:
         print(f"skipped sign-language photos: {args.sign_root} not found")
     else:
-        sets.extend(sign_sets(sign_root, args.count))
+        sets.append(sign_set(sign_root, args.count))
     return sets, ge, sign_root
 
 
 def run(args: argparse.Namespace) -> int:
-    """Predict every set and print the table, the margins and the wrong decisions; returns 0."""
-    from cmr.engine.checkpoint import open_run
-
-    loaded = open_run(args.checkpoint, None, ["DEVICE", "cpu", "NUM_THREADS", str(args.threads)])
+    """Detect on every set and print the table and the wrong decisions; returns 0."""
+    config = DetectorConfig.from_config(load_cfg(None, args.overrides).DETECTOR)
+    detector = HandDetector(config)
     positives, ge, sign_root = hand_sets(args)
-    rows = [(image_set, *measure(loaded, image_set))
-            for image_set in positives + negative_sets(args, ge, sign_root)]
-    print(f"checkpoint {args.checkpoint}")
+    rows = [(image_set, measure(detector, image_set)) for image_set in positives + negative_sets(args, ge, sign_root)]
+    print(f"detector: {config}")
     print_table(rows)
-    print_margins(rows)
     print_errors(rows)
     return 0
