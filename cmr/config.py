@@ -172,6 +172,9 @@ _C.REGISTRATION.SILHOUETTE_OFFSET_PRIOR = 0.3
 #: the 2D-1D difference) beyond which the silhouette's variance grows.
 _C.REGISTRATION.SILHOUETTE_DEPTH_STD = 0.002
 _C.REGISTRATION.FUSION_CONSISTENCY_SIGMAS = 3.0
+#: Weight of each step's residual error taken as correlated (a mesh that does not match the 2D
+#: evidence), added to its independent-error depth variance: 0 = independent errors only.
+_C.REGISTRATION.FUSION_ERROR_CORRELATION = 0.1
 #: Run the 1D silhouette step (the reference silently skips it).
 _C.REGISTRATION.USE_SILHOUETTE = True
 #: 2D evidence of the 2D step when a detector found the hand: 'network' (the heatmaps),

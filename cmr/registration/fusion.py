@@ -59,7 +59,8 @@ def register(vertices: Tensor, joints: Tensor, uv: Tensor, confidence: Tensor, K
     K = K.to(vertices.dtype)
     t_2d, success, inliers, reprojection_error = fit_translation_2d(joints, uv, confidence, K,
                                                                     config)
-    variance_2d = depth_variance_2d(joints, uv, confidence, K, t_2d, inliers)
+    variance_2d = depth_variance_2d(joints, uv, confidence, K, t_2d, inliers,
+                                    config.fusion_error_correlation)
     none = torch.zeros_like(success)
     fit = SilhouetteFit(t_2d, none, torch.zeros_like(t_2d[:, 0]), torch.full_like(t_2d[:, 0], float("inf")), none)
     if mask is not None and config.use_silhouette:

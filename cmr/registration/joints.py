@@ -167,17 +167,22 @@ def fit_translation_2d(joints: Tensor, uv: Tensor, confidence: Tensor, K: Tensor
 
 
 def depth_variance_2d(joints: Tensor, uv: Tensor, confidence: Tensor, K: Tensor, t: Tensor,
-                      inliers: Tensor) -> Tensor:
+                      inliers: Tensor, correlation: float) -> Tensor:
     """Expected squared depth error of the 2D step's translation, from its residuals.
 
-    The noise sigma (pixels at confidence 1) is the inliers' confidence-weighted root mean square
-    reprojection error over the ``2n - 3`` degrees of freedom left by the fit; each joint's
-    algebraic residual is about ``t_z`` times its reprojection error, so the covariance of the
-    confidence-weighted least-squares translation is ``sigma^2 t_z^2 (sum_j c_j A_j^T A_j)^-1``
-    (``A_j`` the joint's two rows of :func:`_linear_system`), whose depth entry is returned.
+    Independent errors: the noise sigma (pixels at confidence 1) is the inliers'
+    confidence-weighted root mean square reprojection error over the ``2n - 3`` degrees of
+    freedom left by the fit; each joint's algebraic residual is about ``t_z`` times its
+    reprojection error, so the covariance of the confidence-weighted least-squares translation
+    is ``sigma^2 t_z^2 (sum_j c_j A_j^T A_j)^-1`` (``A_j`` the joint's two rows of
+    :func:`_linear_system`), whose depth entry counts. Correlated errors (a mesh whose joints do
+    not match the 2D ones, a biased keypoint detector) do not average out: an error of the
+    joints' root mean square size r that scales the pattern moves the depth by ``t_z r / s``,
+    s the joints' root mean square distance from their centroid (pixels). The variance is the
+    first plus ``correlation`` times the square of the second.
 
     joints: (B, J, 3) metres, root-relative. uv: (B, J, 2) pixels. confidence: (B, J).
-    K: (B, 3, 3). t: (B, 3) metres. inliers: (B, J) bool.
+    K: (B, 3, 3). t: (B, 3) metres. inliers: (B, J) bool. correlation: in [0, 1].
     Returns (B,) square metres; +inf where fewer than two inliers leave no estimate.
     """
     weight = (confidence.clamp_min(0.0) * inliers).double()
@@ -188,5 +193,10 @@ def depth_variance_2d(joints: Tensor, uv: Tensor, confidence: Tensor, K: Tensor,
     normal = (weight[..., None, None] * A.transpose(-1, -2) @ A).sum(1)  # (B, 3, 3)
     normal = normal + 1e-9 * torch.eye(3, dtype=normal.dtype, device=normal.device)
     inverse_zz = torch.linalg.inv(normal)[:, 2, 2]
-    variance = sigma2 * t[:, 2].double() ** 2 * inverse_zz
+    depth2 = t[:, 2].double() ** 2
+    total = weight.sum(1).clamp_min(1e-12)
+    centre = (weight[..., None] * uv.double()).sum(1) / total[:, None]
+    spread2 = (weight * ((uv.double() - centre[:, None]) ** 2).sum(-1)).sum(1) / total
+    scale2 = (weight * error**2).sum(1) / total / spread2.clamp_min(1e-12)
+    variance = sigma2 * depth2 * inverse_zz + correlation * depth2 * scale2
     return torch.where(count >= 2, variance, torch.full_like(variance, float("inf"))).to(t.dtype)

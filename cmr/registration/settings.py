@@ -55,6 +55,10 @@ class RegistrationConfig:
         translations agree within this many standard deviations of their difference; beyond,
         the excess disagreement is added to the silhouette's variance where its fit showed
         trouble (see :func:`cmr.registration.fusion.fusion_weights`).
+    fusion_error_correlation: weight, in each step's depth variance, of its residual error taken
+        as correlated (one scaling of the joints' pattern or of the outline, which moves the
+        depth instead of averaging out), added to the independent-error variance (see
+        :func:`cmr.registration.joints.depth_variance_2d`).
     use_silhouette: run the 1D step when a silhouette is given (the reference silently skips it).
     """
 
@@ -76,6 +80,7 @@ class RegistrationConfig:
     silhouette_offset_prior: float
     silhouette_depth_std: float
     fusion_consistency_sigmas: float
+    fusion_error_correlation: float
     use_silhouette: bool
 
     @classmethod

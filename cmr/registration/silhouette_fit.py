@@ -165,20 +165,30 @@ def _reject_entries(residual: Tensor, use: Tensor, config: RegistrationConfig) -
     return torch.where((keep.sum(1) >= MIN_SILHOUETTE_ENTRIES)[:, None], keep, use)
 
 
-def _covariance(vertices: Tensor, params: Tensor, target: Tensor, K: Tensor,
-                use: Tensor) -> tuple[Tensor, Tensor]:
-    """Residuals (B, 24) pixels and the covariance (B, 4, 4) of the free-offset fit's parameters.
+def _linear_offset_fit(vertices: Tensor, params: Tensor, target: Tensor, K: Tensor,
+                       use: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The free-offset fit, linearised at the fixed-offset optimum ``params``.
 
-    ``sigma^2 (J^T J)^-1`` over the used entries, sigma^2 their sum of squared residuals over the
-    degrees of freedom left (entries minus the 4 parameters). Descriptor residuals are not
-    independent, so this is a lower bound of the true spread (the fusion adds a floor).
+    One Gauss-Newton step in all four parameters from the fixed-offset fit (offset 0) gives the
+    free-offset estimate to first order, without a second non-linear fit, which can slide far
+    along the depth-offset valley when the mesh's outline does not match the silhouette (the
+    network's imperfect meshes). Its covariance is ``sigma^2 (J^T J)^-1`` over the used entries,
+    sigma^2 their sum of squared residuals over the degrees of freedom left (entries minus the 4
+    parameters); descriptor residuals are not independent, so it is a lower bound of the true
+    spread (the fusion adds a floor).
+
+    vertices: (B, N, 3) metres, root-relative. params: (B, 4), the fixed-offset fit. target:
+    (B, 24) pixels. K: (B, 3, 3). use: (B, 24) bool.
+    Returns the residuals (B, 24) pixels at ``params``, the free-offset estimate (B, 4) and its
+    covariance (B, 4, 4).
     """
     residual, jacobian = _residual_and_jacobian(vertices, params, target, K)
     jacobian = jacobian * use[..., None]
     sigma2 = (use * residual**2).sum(1) / (use.sum(1) - 4).clamp_min(1)
     eye = torch.eye(4, dtype=params.dtype, device=params.device)
     inverse, _ = torch.linalg.inv_ex(jacobian.transpose(1, 2) @ jacobian + 1e-12 * eye)
-    return residual, sigma2[:, None, None] * inverse
+    step = -(inverse @ (jacobian.transpose(1, 2) @ residual[..., None]))[..., 0]
+    return residual, params + step, sigma2[:, None, None] * inverse
 
 
 @dataclass
@@ -188,7 +198,9 @@ class SilhouetteFit:
     translation: (B, 3) metres (the 2D answer where the silhouette is unusable).
     has_silhouette: (B,) bool, at least ``MIN_SILHOUETTE_ENTRIES`` valid descriptor entries.
     error_px: (B,) root-mean-square residual of the used entries, pixels (0 without a silhouette).
-    depth_variance: (B,) square metres, the fit's formal depth variance (inf without a silhouette).
+    depth_variance: (B,) square metres, the depth's expected squared error: the fit's, under the
+        offset's prior, plus ``fusion_error_correlation`` times its correlated-error term
+        (inf without a silhouette).
     suspect: (B,) bool, the fit shows trouble: entries rejected as outliers, or an edge offset
         more likely than not.
     """
@@ -252,6 +264,17 @@ def _offset_mixture(params: Tensor, covariance: Tensor, config: RegistrationConf
     return translation, (weight * (depth_var + between)).sum(1), weight[:, 1]
 
 
+def _correlated_depth_variance(residual: Tensor, use: Tensor, target: Tensor, t: Tensor) -> Tensor:
+    """Depth variance (B,) square metres if the descriptor's errors were one scaling of the
+    outline: ``(t_z r / h)^2``, r the used entries' root mean square residual (pixels) and h the
+    silhouette's mean half-width over the used axes (pixels). residual, target: (B, 24) pixels;
+    use: (B, 24) bool; t: (B, 3) metres."""
+    half_width = 0.5 * (target[:, 1::2] - target[:, 0::2])  # (B, 12)
+    both = use[:, 1::2] & use[:, 0::2]
+    mean_half_width = (half_width * both).sum(1) / both.sum(1).clamp_min(1)
+    return t[:, 2] ** 2 * _cost(residual, use) / mean_half_width.clamp_min(1.0) ** 2
+
+
 def silhouette_step(vertices: Tensor, mask: Tensor, K: Tensor, t_2d: Tensor, success: Tensor,
                     config: RegistrationConfig) -> SilhouetteFit:
     """The whole 1D step: descriptor, start, the fit with an edge offset and outlier rejection.
@@ -259,7 +282,8 @@ def silhouette_step(vertices: Tensor, mask: Tensor, K: Tensor, t_2d: Tensor, suc
     The fit starts from the 2D answer where it succeeded, else from a closed-form guess read off
     the silhouette's extent; it rejects outlying entries with the offset held at 0
     (:func:`_fit_with_rejection`), then frees the offset on the kept entries; the translation
-    and its depth variance are read under the offset's prior (:func:`_offset_mixture`).
+    and its depth variance are read under the offset's prior (:func:`_offset_mixture`), plus
+    ``fusion_error_correlation`` times :func:`_correlated_depth_variance`.
 
     vertices: (B, N, 3) metres, root-relative. mask: (B, H, W) probabilities or bool. K: (B, 3, 3).
     t_2d: (B, 3) metres, the 2D step's answer. success: (B,) bool. Returns a :class:`SilhouetteFit`.
@@ -268,12 +292,13 @@ def silhouette_step(vertices: Tensor, mask: Tensor, K: Tensor, t_2d: Tensor, suc
     target = torch.nan_to_num(target.to(vertices), posinf=0.0, neginf=0.0)  # empty masks
     guess = silhouette_initial_guess(vertices, target, K, config.z_min, config.z_max)
     start = torch.where(success[:, None], t_2d, guess)
-    free = torch.ones_like(success)
+    free = torch.zeros_like(success)  # the offset held at 0
     params = torch.cat([start, torch.zeros_like(start[:, :1])], dim=1)
-    params, use = _fit_with_rejection(vertices, target, valid, K, params, ~free, config)
-    params = fit_silhouette(vertices, target, use, K, params, free, config)
-    residual, covariance = _covariance(vertices, params, target, K, use)
+    params, use = _fit_with_rejection(vertices, target, valid, K, params, free, config)
+    residual, params, covariance = _linear_offset_fit(vertices, params, target, K, use)
     translation, variance, offset_probability = _offset_mixture(params, covariance, config)
+    variance = variance + config.fusion_error_correlation * _correlated_depth_variance(residual, use, target,
+                                                                                     translation)
     translation[:, 2] = translation[:, 2].clamp(config.z_min, config.z_max)
     has_silhouette = valid.sum(1) >= MIN_SILHOUETTE_ENTRIES
     return SilhouetteFit(
