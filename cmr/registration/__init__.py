@@ -60,10 +60,10 @@ from cmr.registration.joints import (
 )
 from cmr.registration.settings import Registration, RegistrationConfig
 from cmr.registration.silhouette import mask_descriptor, point_descriptor, silhouette_pad_px
-from cmr.registration.silhouette_fit import fit_silhouette, fit_translation_1d
+from cmr.registration.silhouette_fit import fit_translation_1d
 
 __all__ = [
-    "Registration", "RegistrationConfig", "depth_variance_2d", "fit_silhouette", "fit_translation_1d",
+    "Registration", "RegistrationConfig", "depth_variance_2d", "fit_translation_1d",
     "fit_translation_2d", "fusion_weights", "mask_descriptor", "point_descriptor", "register",
     "reprojection_errors", "robust_noise_px", "silhouette_pad_px", "solve_translation_2d",
 ]

@@ -35,9 +35,9 @@ from cmr.registration.silhouette import (
 
 #: Median absolute deviation -> standard deviation of a Gaussian.
 MAD_TO_STD = 1.4826
-#: Convergence of the Levenberg-Marquardt fit: steps below these (metres, pixels) end it, and so
-#: do this many rejected steps in a row (the damping has grown 10^4-fold: no descent left).
-STEP_TOLERANCE_M, STEP_TOLERANCE_PX, MAX_REJECTED_STEPS = 1e-7, 1e-5, 4
+#: Convergence of the Levenberg-Marquardt fit: a step below this (metres) ends it, and so do this
+#: many rejected steps in a row (the damping has grown 10^4-fold: no descent left).
+STEP_TOLERANCE_M, MAX_REJECTED_STEPS = 1e-7, 4
 
 
 def _residual(vertices: Tensor, params: Tensor, target: Tensor, K: Tensor) -> Tensor:
@@ -79,80 +79,63 @@ def _cost(residual: Tensor, use: Tensor) -> Tensor:
     return (use * residual**2).sum(1) / use.sum(1).clamp_min(1)
 
 
-def _masked_jacobian(jacobian: Tensor, use: Tensor, free_offset: Tensor) -> Tensor:
-    """The Jacobian (B, 24, 4) with unused entries' rows and locked offsets' column zeroed."""
-    keep = torch.ones_like(jacobian[:, :1, :])
-    keep[:, 0, 3] = free_offset.to(jacobian.dtype)
-    return jacobian * use[..., None] * keep
+def _with_zero_offset(t: Tensor) -> Tensor:
+    """(B, 3) translations -> (B, 4) parameters with the offset 0."""
+    return torch.cat([t, torch.zeros_like(t[:, :1])], dim=1)
 
 
-def _damped_step(vertices: Tensor, params: Tensor, target: Tensor, K: Tensor, use: Tensor,
-                 free_offset: Tensor, damping: Tensor, config: RegistrationConfig) -> tuple[Tensor, Tensor]:
-    """One Levenberg-Marquardt proposal: the candidate (B, 4), t_z clamped to the depth bounds,
-    and whether it lowers the cost (B,) bool. Arguments as :func:`fit_silhouette`; damping: (B,)."""
-    residual, jacobian = _residual_and_jacobian(vertices, params, target, K)
-    jacobian = _masked_jacobian(jacobian, use, free_offset)
-    normal = jacobian.transpose(1, 2) @ jacobian  # (B, 4, 4)
+def _damped_step(vertices: Tensor, t: Tensor, target: Tensor, K: Tensor, use: Tensor,
+                 damping: Tensor, config: RegistrationConfig) -> tuple[Tensor, Tensor]:
+    """One Levenberg-Marquardt proposal: the candidate (B, 3), t_z clamped to the depth bounds,
+    and whether it lowers the cost (B,) bool. Arguments as :func:`fit_translation_1d`;
+    damping: (B,)."""
+    residual, jacobian = _residual_and_jacobian(vertices, _with_zero_offset(t), target, K)
+    jacobian = jacobian[..., :3] * use[..., None]
+    normal = jacobian.transpose(1, 2) @ jacobian  # (B, 3, 3)
     scale = torch.diagonal(normal, dim1=1, dim2=2).clamp_min(1e-12)
-    locked = torch.zeros_like(params)
-    locked[:, 3] = (~free_offset).to(params.dtype)
-    damped = normal + torch.diag_embed(damping[:, None] * scale + locked + 1e-12)
+    damped = normal + torch.diag_embed(damping[:, None] * scale + 1e-12)
     step, _ = torch.linalg.solve_ex(damped, -(jacobian.transpose(1, 2) @ residual[..., None]))
-    candidate = params + step[..., 0]
+    candidate = t + step[..., 0]
     candidate[:, 2] = candidate[:, 2].clamp(config.z_min, config.z_max)
-    new_cost = _cost(_residual(vertices, candidate, target, K), use)
+    new_cost = _cost(_residual(vertices, _with_zero_offset(candidate), target, K), use)
     return candidate, torch.isfinite(new_cost) & (new_cost < _cost(residual, use))
 
 
-def fit_silhouette(vertices: Tensor, target: Tensor, use: Tensor, K: Tensor, params: Tensor,
-                   free_offset: Tensor, config: RegistrationConfig) -> Tensor:
-    """Minimise the mean squared descriptor difference over the translation (and offset).
+def fit_translation_1d(vertices: Tensor, target: Tensor, use: Tensor, K: Tensor,
+                       t_init: Tensor, config: RegistrationConfig) -> Tensor:
+    """Minimise the mean squared descriptor difference over the translation (no edge offset).
 
     Batched Levenberg-Marquardt: each iteration linearises the descriptor with its extreme
-    vertices fixed, solves the damped 4x4 normal equations, clamps t_z to the depth bounds, and
+    vertices fixed, solves the damped 3x3 normal equations, clamps t_z to the depth bounds, and
     keeps the step only where it lowers the cost (the damping shrinks after a kept step and
-    grows after a rejected one, per sample). Only the used entries count; where
-    ``free_offset`` is False the offset stays as given. A sample stops once its kept step moves
-    the translation by less than :data:`STEP_TOLERANCE_M` and the offset by less than
-    :data:`STEP_TOLERANCE_PX`, or after :data:`MAX_REJECTED_STEPS` rejected steps in a row, and
-    is then left out of the batch; the loop ends when every sample has stopped or after
-    ``config.silhouette_iterations``.
+    grows after a rejected one, per sample). Only the used entries count. A sample stops once
+    its kept step moves the translation by less than :data:`STEP_TOLERANCE_M`, or after
+    :data:`MAX_REJECTED_STEPS` rejected steps in a row, and is then left out of the batch; the
+    loop ends when every sample has stopped or after ``config.silhouette_iterations``. The
+    reference's normalisation of the descriptor by the image size only scales the cost, so
+    pixels are used directly.
 
     vertices: (B, N, 3) metres, root-relative. target: (B, 24) pixels. use: (B, 24) bool.
-    K: (B, 3, 3). params: (B, 4) start (translation metres, offset pixels).
-    free_offset: (B,) bool. Returns (B, 4).
+    K: (B, 3, 3). t_init: (B, 3) metres. Returns (B, 3) metres.
     """
-    params = params.clone()
-    params[:, 2] = params[:, 2].clamp(config.z_min, config.z_max)
-    damping = torch.full_like(params[:, 0], 1e-3)
-    rejected = torch.zeros_like(params[:, 0], dtype=torch.int64)
-    running = torch.ones_like(free_offset)
+    t = t_init.clone()
+    t[:, 2] = t[:, 2].clamp(config.z_min, config.z_max)
+    damping = torch.full_like(t[:, 0], 1e-3)
+    rejected = torch.zeros_like(t[:, 0], dtype=torch.int64)
+    running = torch.ones_like(use[:, 0])
     for _ in range(config.silhouette_iterations):
         rows = running.nonzero()[:, 0]
         if len(rows) == 0:
             break
-        current = params[rows]
+        current = t[rows]
         candidate, better = _damped_step(vertices[rows], current, target[rows], K[rows], use[rows],
-                                         free_offset[rows], damping[rows], config)
-        moved = (candidate - current).abs()
-        small = (moved[:, :3].amax(1) < STEP_TOLERANCE_M) & (moved[:, 3] < STEP_TOLERANCE_PX)
-        params[rows] = torch.where(better[:, None], candidate, current)
+                                         damping[rows], config)
+        small = (candidate - current).abs().amax(1) < STEP_TOLERANCE_M
+        t[rows] = torch.where(better[:, None], candidate, current)
         damping[rows] = torch.where(better, damping[rows] * 0.3, damping[rows] * 10.0).clamp(1e-9, 1e9)
         rejected[rows] = torch.where(better, torch.zeros_like(rows), rejected[rows] + 1)
         running[rows] = ~(better & small) & (rejected[rows] < MAX_REJECTED_STEPS)
-    return params
-
-
-def fit_translation_1d(vertices: Tensor, target: Tensor, valid: Tensor, K: Tensor,
-                       t_init: Tensor, config: RegistrationConfig) -> Tensor:
-    """The silhouette fit without an edge offset (:func:`fit_silhouette`) from ``t_init``.
-
-    vertices: (B, N, 3) metres, root-relative. target: (B, 24) pixels. valid: (B, 24) bool.
-    K: (B, 3, 3). t_init: (B, 3) metres. Returns (B, 3) metres.
-    """
-    params = torch.cat([t_init, torch.zeros_like(t_init[:, :1])], dim=1)
-    locked = torch.zeros_like(valid[:, 0])
-    return fit_silhouette(vertices, target, valid, K, params, locked, config)[:, :3]
+    return t
 
 
 def _reject_entries(residual: Tensor, use: Tensor, config: RegistrationConfig) -> Tensor:
@@ -212,21 +195,20 @@ class SilhouetteFit:
     suspect: Tensor
 
 
-def _fit_with_rejection(vertices: Tensor, target: Tensor, use: Tensor, K: Tensor, params: Tensor,
-                        free_offset: Tensor, config: RegistrationConfig) -> tuple[Tensor, Tensor]:
-    """:func:`fit_silhouette`, then up to ``silhouette_attempts - 1`` times: drop the outlying
+def _fit_with_rejection(vertices: Tensor, target: Tensor, use: Tensor, K: Tensor, t: Tensor,
+                        config: RegistrationConfig) -> tuple[Tensor, Tensor]:
+    """:func:`fit_translation_1d`, then up to ``silhouette_attempts - 1`` times: drop the outlying
     entries (:func:`_reject_entries`) and refit the samples that lost some. Arguments as
-    :func:`fit_silhouette`; returns the parameters (B, 4) and the used entries (B, 24) bool."""
-    params = fit_silhouette(vertices, target, use, K, params, free_offset, config)
+    :func:`fit_translation_1d`; returns the translation (B, 3) and the used entries (B, 24) bool."""
+    t = fit_translation_1d(vertices, target, use, K, t, config)
     for _ in range(config.silhouette_attempts - 1):
-        kept = _reject_entries(_residual(vertices, params, target, K), use, config)
+        kept = _reject_entries(_residual(vertices, _with_zero_offset(t), target, K), use, config)
         rows = (kept != use).any(1).nonzero()[:, 0]
         if len(rows) == 0:
             break
         use = kept
-        params[rows] = fit_silhouette(vertices[rows], target[rows], use[rows], K[rows], params[rows],
-                                      free_offset[rows], config)
-    return params, use
+        t[rows] = fit_translation_1d(vertices[rows], target[rows], use[rows], K[rows], t[rows], config)
+    return t, use
 
 
 def _offset_mixture(params: Tensor, covariance: Tensor, config: RegistrationConfig) -> tuple[Tensor, Tensor, Tensor]:
@@ -292,10 +274,8 @@ def silhouette_step(vertices: Tensor, mask: Tensor, K: Tensor, t_2d: Tensor, suc
     target = torch.nan_to_num(target.to(vertices), posinf=0.0, neginf=0.0)  # empty masks
     guess = silhouette_initial_guess(vertices, target, K, config.z_min, config.z_max)
     start = torch.where(success[:, None], t_2d, guess)
-    free = torch.zeros_like(success)  # the offset held at 0
-    params = torch.cat([start, torch.zeros_like(start[:, :1])], dim=1)
-    params, use = _fit_with_rejection(vertices, target, valid, K, params, free, config)
-    residual, params, covariance = _linear_offset_fit(vertices, params, target, K, use)
+    fixed, use = _fit_with_rejection(vertices, target, valid, K, start, config)
+    residual, params, covariance = _linear_offset_fit(vertices, _with_zero_offset(fixed), target, K, use)
     translation, variance, offset_probability = _offset_mixture(params, covariance, config)
     variance = variance + config.fusion_error_correlation * _correlated_depth_variance(residual, use, target,
                                                                                      translation)
