@@ -214,13 +214,15 @@ _C.FITTING = CN()
 _C.FITTING.ENABLED = True
 #: Adam steps after the closed-form start (bone alignment, then shape and translation).
 _C.FITTING.ITERATIONS = 20
-#: Term weights: mean squared vertex distance (per mm^2), confidence-weighted mean squared
-#: keypoint reprojection error (per px^2), mean squared distance of the projected vertices
+#: Term weights: mean squared vertex distance (per mm^2), mean squared distance to 3D keypoint
+#: targets such as the detector's (per mm^2), confidence-weighted mean squared keypoint
+#: reprojection error (per px^2), mean squared distance of the projected vertices
 #: outside the silhouette (per px^2), and the shape prior (per unit beta^2).
-_C.FITTING.MESH_WEIGHT = 1.0
+_C.FITTING.MESH_WEIGHT = 0.1
+_C.FITTING.JOINT_WEIGHT = 1.0
 _C.FITTING.KEYPOINT_WEIGHT = 1.0
 _C.FITTING.SILHOUETTE_WEIGHT = 1.0
-_C.FITTING.SHAPE_PRIOR_WEIGHT = 0.01
+_C.FITTING.SHAPE_PRIOR_WEIGHT = 0.001
 #: Adam learning rates (decayed to 0 on a cosine): global rotation (radians), translation
 #: (metres), joint angles (their bounded parameters, radians of the cosine's argument), shape.
 _C.FITTING.ROTATION_STEP = 0.003

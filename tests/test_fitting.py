@@ -200,3 +200,33 @@ def test_rotation_vectors_and_rigid_alignment_invert_each_other():
     shift = torch.randn(200, 3, generator=generator, dtype=torch.float64)
     rotation, translation = rigid_alignment(points, points @ matrices.transpose(1, 2) + shift[:, None])
     assert torch.allclose(rotation, matrices, atol=1e-10) and torch.allclose(translation, shift, atol=1e-10)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_3d_keypoints_lead_the_fit_from_a_poor_mesh(model, side):
+    """A wrong mesh (the flat hand at the true wrist), unweighted, with exact 3D and 2D keypoints:
+    the keypoints lead (the start comes from them)."""
+    truth = _hands(model, 1, seed=3, side=side)
+    flat = model(torch.zeros(6, 16, 3), side=side)
+    wrong_mesh = flat.vertices - flat.joints[:, :1] + truth["hand"].joints[:, :1]
+    fit = fit_hand(wrong_mesh, truth["uv"], K=truth["K"], side=side, joints=truth["hand"].joints,
+                   config=FittingConfig.defaults(mesh_weight=0.0))
+    joint_error_mm = (fit.joints - truth["hand"].joints).norm(dim=-1).mean(-1) * 1000
+    assert joint_error_mm.max() < 3.0 and fit.keypoint_error_px.max() < 2.0
+
+
+def test_the_keypoint_start_inverts_the_kinematics(model):
+    from cmr.fitting.keypoint_start import pose_from_keypoints
+
+    for side in ("right", "left"):
+        truth = _hands(model, 2, seed=4, side=side)
+        target = model(truth["pose"], None, truth["translation"], side=side).joints  # the mean shape
+        pose, translation = pose_from_keypoints(model, target, side)
+        posed = model(pose, trans=translation, side=side).joints
+        assert ((posed - target).norm(dim=-1).mean(-1) * 1000).max() < 1.0
+
+
+def test_3d_keypoint_targets_of_the_wrong_shape_are_refused(model):
+    truth = _hands(model, 1)
+    with pytest.raises(ValueError, match=r"joints: expected shape \(6, 21, 3\)"):
+        fit_hand(truth["hand"].vertices, joints=torch.zeros(6, 16, 3))

@@ -28,6 +28,7 @@ from cmr.engine.demo import BUNDLED_CHECKPOINT
 from cmr.engine.ge_eval import predict_ge, stage_joints
 from cmr.engine.hands import HandSettings
 from cmr.engine.inputs import IMAGE_SUFFIXES
+from cmr.fitting import FittingConfig
 from cmr.evaluation.ge_real import ge_joint_scores, mean_pose_baseline
 from cmr.fileio import read_rgb
 from cmr.geometry.camera import project_points
@@ -55,13 +56,14 @@ def bench_ge(root: Path, checkpoint: Path, overrides: list[str]) -> None:
     dataset = GeRealWorld(root)
     settings = dataclasses.replace(HandSettings.from_config(loaded.cfg), side="left")
     detector = HandDetector(DetectorConfig.from_config(loaded.cfg.DETECTOR))
-    result = predict_ge(loaded, settings, dataset, detector)
+    result = predict_ge(loaded, settings, dataset, detector, FittingConfig.from_config(loaded.cfg))
     found = result.found
     print(f"{len(dataset)} crops of {root}; keypoints for the registration: {settings.keypoints}")
     print(f"{'stage':28s} " + " ".join(f"{name:>8}" for name, _, _ in COLUMNS))
     print(_row("detector 2D keypoints", {"detection_rate": found.mean(),
                                          "uv_error_px": detector_uv_error(result.detector_uv, dataset, found)}))
-    names = {"network": "network mesh, registered", "detector_3d": "detector 3D, placed by 2D"}
+    names = {"network": "network mesh, registered", "detector_3d": "detector 3D, placed by 2D",
+             "fitted": "hand model fitted to all"}
     for stage, joints in stage_joints(result).items():
         print(_row(names[stage], ge_joint_scores(joints, dataset.joints, dataset.K, found)))
     baseline = mean_pose_baseline(dataset.joints)

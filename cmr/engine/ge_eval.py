@@ -24,7 +24,8 @@ from tqdm import tqdm
 from cmr.data.ge_real import GeRealWorld
 from cmr.detection import DetectorConfig, HandDetector
 from cmr.engine.checkpoint import LoadedModel
-from cmr.engine.hands import HandSettings, place_detector_joints, predict_side
+from cmr.engine.hands import HandSettings, fit_predicted, place_detector_joints, predict_side
+from cmr.fitting import FittingConfig
 from cmr.engine.runs import data_root, run_dir
 from cmr.evaluation.ge_real import evaluate_ge_joints
 from cmr.evaluation.ge_report import write_ge_report
@@ -41,13 +42,16 @@ class GePredictions:
     """The pipeline's answers on a set of N crops.
 
     joints: (N, 21, 3) metres, camera space (NaN where no hand was found). detector_joints:
-    (N, 21, 3) metres, the detector's 3D keypoints placed in camera space
+    (N, 21, 3) metres, the detector's 3D keypoints placed in camera space; fitted_joints: the
+    joints of the hand model fitted to all of it (:func:`cmr.engine.hands.fit_predicted`; NaN
+    when fitting is off)
     (:func:`cmr.engine.hands.place_detector_joints`). detector_uv:
     (N, 21, 2) pixels (NaN likewise). found: (N,) bool. detect_seconds, predict_seconds: total
     wall time of the detector and of the model with registration.
     """
 
     joints: np.ndarray
+    fitted_joints: np.ndarray
     detector_joints: np.ndarray
     detector_uv: np.ndarray
     found: np.ndarray
@@ -66,15 +70,15 @@ def _detect_all(detector: HandDetector, dataset: GeRealWorld) -> tuple[list, lis
     return images, hands
 
 
-def predict_ge(loaded: LoadedModel, settings: HandSettings, dataset: GeRealWorld,
-               detector: HandDetector) -> GePredictions:
+def predict_ge(loaded: LoadedModel, settings: HandSettings, dataset: GeRealWorld, detector: HandDetector,
+               fitting: FittingConfig) -> GePredictions:
     """Run the pipeline on every crop of ``dataset`` (see the module docstring)."""
     start = time.perf_counter()
     images, hands = _detect_all(detector, dataset)
     detected = time.perf_counter()
     count = len(dataset)
     joints, uv = np.full((count, 21, 3), np.nan), np.full((count, 21, 2), np.nan)
-    detector_joints = joints.copy()
+    detector_joints, fitted = joints.copy(), joints.copy()
     chosen = [k for k, hand in enumerate(hands) if hand is not None]
     for begin in tqdm(range(0, len(chosen), BATCH_SIZE), desc="predict", unit="batch", file=sys.stderr):
         rows = chosen[begin:begin + BATCH_SIZE]
@@ -84,16 +88,22 @@ def predict_ge(loaded: LoadedModel, settings: HandSettings, dataset: GeRealWorld
         uv[rows] = np.stack([hands[k].keypoints for k in rows])
         detector_joints[rows] = place_detector_joints([hands[k] for k in rows], [dataset.K[k] for k in rows],
                                                       settings.registration)
+        if fitting.enabled:
+            fit = fit_predicted(prediction, [hands[k] for k in rows], detector_joints[rows], "left", fitting)
+            fitted[rows] = fit.joints.numpy()
     found = np.zeros(count, dtype=bool)
     found[chosen] = True
-    return GePredictions(joints, detector_joints, uv, found, detected - start, time.perf_counter() - detected)
+    return GePredictions(joints, fitted, detector_joints, uv, found, detected - start, time.perf_counter() - detected)
 
 
 def stage_joints(result: GePredictions) -> dict[str, np.ndarray]:
     """(N, 21, 3) camera-space joints of each stage of the pipeline that can be scored:
     'network' (the model's mesh, registered) and 'detector_3d' (the detector's 3D keypoints,
     placed by the 2D step)."""
-    return {"network": result.joints, "detector_3d": result.detector_joints}
+    stages = {"network": result.joints, "detector_3d": result.detector_joints}
+    if np.isfinite(result.fitted_joints).any() or not result.found.any():
+        stages["fitted"] = result.fitted_joints
+    return stages
 
 
 def evaluate_ge(cfg, loaded: LoadedModel) -> dict:
@@ -102,7 +112,8 @@ def evaluate_ge(cfg, loaded: LoadedModel) -> dict:
     dataset = GeRealWorld(data_root(cfg))
     folder = OutputFolder(run_dir(cfg) / "eval_ge")
     settings = dataclasses.replace(HandSettings.from_config(cfg), side="left")
-    result = predict_ge(loaded, settings, dataset, HandDetector(DetectorConfig.from_config(cfg.DETECTOR)))
+    result = predict_ge(loaded, settings, dataset, HandDetector(DetectorConfig.from_config(cfg.DETECTOR)),
+                        FittingConfig.from_config(cfg))
     stages = {name: evaluate_ge_joints(joints, dataset.joints, dataset.K, result.found)
               for name, joints in stage_joints(result).items()}
     names = ("ge_predictions.npz", "ge_scores.json", "ge_pck.png", STAGES_FILE)

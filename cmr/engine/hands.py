@@ -20,6 +20,7 @@ from torch import nn
 from cmr.data.augment import normalise_image
 from cmr.detection import HandDetection
 from cmr.engine.inference import hand_pixels
+from cmr.fitting import FittingConfig, HandFit, fit_hand
 from cmr.geometry.camera import mirror_intrinsics
 from cmr.geometry.crop import Crop, CropPolicy, hand_box, warp_image
 from cmr.geometry.pixel_maps import apply_affine
@@ -124,6 +125,22 @@ def place_detector_joints(detections: list[HandDetection], Ks: list[np.ndarray],
     K = torch.as_tensor(np.stack(Ks), dtype=torch.float64)
     translation, _ = solve_translation_2d(world, uv, K, weight.clamp_min(1e-6), config.z_min, config.z_max)
     return (world + translation[:, None]).numpy()
+
+
+def fit_predicted(prediction: Prediction, detections: list[HandDetection], detector_joints: np.ndarray,
+                  side: str, config: FittingConfig) -> HandFit:
+    """Fit the open hand model to B predicted hands of one side: the network's mesh, moved so
+    its wrist sits on the detector's placed 3D wrist (the 2D step places the detector's metric
+    keypoints better than the network's, see the README), the detector's 3D keypoints
+    (``detector_joints`` (B, 21, 3) metres, :func:`place_detector_joints`), its 2D keypoints
+    with their confidences and the network's silhouette, all in each input's pixel grid."""
+    maps = prediction.input_from_image.cpu().numpy()
+    keypoints = np.stack([apply_affine(matrix, d.keypoints) for matrix, d in zip(maps, detections)])
+    joints = torch.as_tensor(detector_joints, dtype=torch.float32)
+    vertices = prediction.vertices.cpu() - prediction.joints.cpu()[:, :1] + joints[:, :1]
+    confidence = np.stack([d.confidence for d in detections])
+    return fit_hand(vertices, keypoints, confidence, prediction.K.cpu(), prediction.mask.cpu(), side, config,
+                    joints=joints)
 
 
 def predict_hands(model: nn.Module, images: list[np.ndarray], Ks: list[np.ndarray],

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from cmr.fitting.initialisation import pose_from_bone_alignment, shape_and_translation
+from cmr.fitting.keypoint_start import pose_from_keypoints
 from cmr.fitting.inputs import FitTargets, normalise_sides, prepare_targets
 from cmr.fitting.objective import (
     MILLIMETRES_PER_METRE,
@@ -40,6 +41,8 @@ def _objective(model: HandModel, parameters: PoseParameters, side: str, variable
     rotation, free, shape, translation = variables
     hand, _ = posed_hand(model, parameters, side, rotation, free, shape, translation)
     total = config.mesh_weight * mesh_term(hand.vertices, targets.vertices)
+    if targets.joints is not None:
+        total = total + config.joint_weight * mesh_term(hand.joints, targets.joints)
     total = total + config.shape_prior_weight * shape_prior(shape)
     if targets.keypoints is not None:
         total = total + config.keypoint_weight * keypoint_term(hand.joints, targets.keypoints,
@@ -66,14 +69,33 @@ def _refine(model: HandModel, parameters: PoseParameters, side: str, variables: 
     return tuple(value.detach() for value in variables)
 
 
+def _start(model: HandModel, parameters: PoseParameters, targets: FitTargets, side: str,
+           config: FittingConfig) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Closed-form start (rotation, free joint parameters, shape, translation): from the 3D
+    keypoint targets when given (:mod:`~cmr.fitting.keypoint_start`, with the shape that best
+    fits them, solved twice), else from
+    the target mesh (:mod:`~cmr.fitting.initialisation`)."""
+    if targets.joints is not None:
+        pose, _ = pose_from_keypoints(model, targets.joints, side)
+        shape, _ = shape_and_translation(model, pose, targets.joints, side, config.joint_weight,
+                                         config.shape_prior_weight, points="joints")
+        pose, _ = pose_from_keypoints(model, targets.joints, side, shape)
+        free = parameters.free_from_pose(pose)
+        shape, translation = shape_and_translation(model, parameters.pose(pose[:, 0], free), targets.joints, side,
+                                                   config.joint_weight, config.shape_prior_weight, points="joints")
+        return pose[:, 0], free, shape, translation
+    aligned = pose_from_bone_alignment(model, targets.vertices, side)
+    rotation, free = aligned[:, 0], parameters.free_from_pose(aligned)
+    shape, translation = shape_and_translation(model, parameters.pose(rotation, free), targets.vertices, side,
+                                               config.mesh_weight, config.shape_prior_weight)
+    return rotation, free, shape, translation
+
+
 def _fit_side(model: HandModel, targets: FitTargets, side: str, config: FittingConfig) -> HandFit:
     """Fit every sample of ``targets`` as a ``side`` hand (see :func:`fit_hand`)."""
     parameters = PoseParameters(side, config.joint_limits, targets.vertices.dtype, targets.vertices.device)
     with torch.no_grad():
-        aligned = pose_from_bone_alignment(model, targets.vertices, side)
-        rotation, free = aligned[:, 0], parameters.free_from_pose(aligned)
-        shape, translation = shape_and_translation(model, parameters.pose(rotation, free), targets.vertices, side,
-                                                   config.mesh_weight, config.shape_prior_weight)
+        rotation, free, shape, translation = _start(model, parameters, targets, side, config)
     if config.iterations > 0:
         with torch.enable_grad():
             rotation, free, shape, translation = _refine(model, parameters, side, (rotation, free, shape, translation),
@@ -119,6 +141,7 @@ def fit_hand(
     side: str | Sequence[str] = "right",
     config: FittingConfig | None = None,
     model: HandModel | None = None,
+    joints=None,
 ) -> HandFit:
     """Fit the hand model to B camera-space hands (see :mod:`cmr.fitting` for the method).
 
@@ -132,6 +155,8 @@ def fit_hand(
         mask: optional (B, H, W) silhouette probabilities or bool, in K's pixel grid.
         side: 'right', 'left', or one of them per sample.
         config: :class:`FittingConfig` (the configuration's defaults if None).
+        joints: optional (B, 21, 3) metres, camera space, FreiHAND order: 3D keypoints to fit
+            (e.g. the detector's, placed in camera space), weighted by ``config.joint_weight``.
         model: a :class:`cmr.hand.HandModel` (or compatible, e.g.
             :class:`cmr.hand.mano_format.ManoFormatHandModel`); None: the open hand model on the
             vertices' device. The fit runs in the model's dtype and device.
@@ -145,7 +170,7 @@ def fit_hand(
         model = default_model(str(torch.as_tensor(vertices).device))
     reference = model.rest_vertices
     targets = prepare_targets(vertices, keypoints, confidence, K, mask, reference.shape[0],
-                              config.confidence_threshold, config.mask_threshold, reference.dtype, reference.device)
+                              config.confidence_threshold, config.mask_threshold, reference.dtype, reference.device, joints)
     sides = normalise_sides(side, len(targets.vertices))
     parts = []
     for name in sorted(set(sides)):

@@ -42,19 +42,20 @@ def pose_from_bone_alignment(model: HandModel, target: Tensor, side: str) -> Ten
 
 
 def shape_and_translation(model: HandModel, pose: Tensor, target: Tensor, side: str, mesh_weight: float,
-                          shape_prior_weight: float) -> tuple[Tensor, Tensor]:
+                          shape_prior_weight: float, points: str = "vertices") -> tuple[Tensor, Tensor]:
     """The shape and translation minimising the mesh term and the shape prior for a fixed pose.
 
     Minimises ``mesh_weight * mean_v |v(beta) + t - target_v|^2 (mm^2) + shape_prior_weight
     |beta|^2`` exactly (step 2 of the module docstring).
 
-    pose: (B, 16, 3) in ``side``'s convention. target: (B, V, 3) metres. Returns shape (B, S) and
+    pose: (B, 16, 3) in ``side``'s convention. target: (B, V, 3) metres: vertices, or with
+    ``points='joints'`` the (B, 21, 3) keypoints (also linear in beta). Returns shape (B, S) and
     translation (B, 3) metres.
     """
     batch, num_shapes = len(pose), model.shape_dirs.shape[-1]
-    base = model(pose, side=side).vertices  # (B, V, 3)
+    base = getattr(model(pose, side=side), points)  # (B, V, 3)
     unit_shapes = torch.eye(num_shapes, dtype=pose.dtype, device=pose.device).repeat(batch, 1)
-    posed = model(pose.repeat_interleave(num_shapes, 0), unit_shapes, side=side).vertices
+    posed = getattr(model(pose.repeat_interleave(num_shapes, 0), unit_shapes, side=side), points)
     directions = posed.reshape(batch, num_shapes, -1, 3) - base[:, None]  # (B, S, V, 3) m per unit
     offsets = target - base  # (B, V, 3)
     centred_directions = (directions - directions.mean(2, keepdim=True)).flatten(2) * MILLIMETRES_PER_METRE

@@ -22,6 +22,7 @@ class FitTargets(NamedTuple):
     """What a batch of B hands is fitted to (the model's dtype and device).
 
     vertices: (B, V, 3) metres, camera space, the hand model's topology.
+    joints: (B, 21, 3) metres, camera space, FreiHAND order (e.g. a detector's 3D keypoints), or None.
     keypoints: (B, 21, 2) pixels, FreiHAND order, or None.
     keypoint_weights: (B, 21) confidences, 0 at or below the threshold (None without keypoints).
     K: (B, 3, 3) pixel intrinsics of the keypoints' and silhouette's image, or None.
@@ -31,6 +32,7 @@ class FitTargets(NamedTuple):
     """
 
     vertices: Tensor
+    joints: Tensor | None
     keypoints: Tensor | None
     keypoint_weights: Tensor | None
     K: Tensor | None
@@ -93,8 +95,18 @@ def outside_distance_maps(mask: Tensor, threshold: float) -> tuple[Tensor, Tenso
     return torch.from_numpy(distances).to(device=mask.device, dtype=dtype), has_mask
 
 
+def _joints(joints, batch: int, dtype: torch.dtype, device: torch.device) -> Tensor | None:
+    """The checked (B, 21, 3) joint targets, or None."""
+    if joints is None:
+        return None
+    joints = _tensor("joints", joints, dtype, device)
+    _check_shape("joints", joints, (batch, NUM_KEYPOINTS, 3), "camera-space metres, FreiHAND order")
+    _check_finite("joints", joints)
+    return joints
+
+
 def prepare_targets(vertices, keypoints, confidence, K, mask, num_vertices: int, confidence_threshold: float,
-                    mask_threshold: float, dtype: torch.dtype, device: torch.device) -> FitTargets:
+                    mask_threshold: float, dtype: torch.dtype, device: torch.device, joints=None) -> FitTargets:
     """Check and convert the inputs of :func:`cmr.fitting.fit_hand` (shapes as documented there).
 
     Raises ValueError naming the argument and the expected shape when one is wrong, holds
@@ -130,4 +142,4 @@ def prepare_targets(vertices, keypoints, confidence, K, mask, num_vertices: int,
             raise ValueError(f"mask: expected at least 2 x 2 pixels, got {tuple(mask.shape[1:])}")
         distance_maps, has_mask = outside_distance_maps(mask, mask_threshold)
         distance_maps = distance_maps.to(dtype)
-    return FitTargets(vertices, keypoints, weights, K, distance_maps, has_mask)
+    return FitTargets(vertices, _joints(joints, batch, dtype, device), keypoints, weights, K, distance_maps, has_mask)

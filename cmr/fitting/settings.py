@@ -26,6 +26,8 @@ class FittingConfig:
     enabled: whether callers that offer the fit run it (the fit itself ignores it).
     iterations: Adam steps after the closed-form start.
     mesh_weight: weight of the mean squared vertex distance, per mm^2.
+    joint_weight: weight of the mean squared distance of the 21 keypoints to 3D keypoint
+        targets (when given), per mm^2.
     keypoint_weight: weight of the confidence-weighted mean squared reprojection error of the
         21 keypoints, per px^2.
     silhouette_weight: weight of the mean squared distance (px^2) from each projected vertex to
@@ -43,6 +45,7 @@ class FittingConfig:
     enabled: bool
     iterations: int
     mesh_weight: float
+    joint_weight: float
     keypoint_weight: float
     silhouette_weight: float
     shape_prior_weight: float
