@@ -4,7 +4,8 @@ register with the best 2D evidence, mirror left hands in and out.
 Each detected hand is first framed around its keypoints: the policy's box scale times
 :data:`KEYPOINT_TO_HAND_EXTENT` times the keypoints' extent (the hand's silhouette, which
 training frames, reaches past the keypoints). It is then re-cropped ``passes`` times around the
-hand the network found there (:func:`cmr.engine.inference.hand_pixels`). Left hands are
+hand the network found there (its silhouette near the detector's keypoints,
+:func:`cmr.engine.inference.hand_pixels`). Left hands are
 mirrored in (image, K, keypoints), predicted as right hands, and mirrored out, so every output
 is in the camera of the original image.
 """
@@ -107,7 +108,8 @@ def predict_side(model: nn.Module, images: list[np.ndarray], Ks: list[np.ndarray
     framed = _framed(images, Ks, detections, left)
     crops = [keypoint_crop(settings.policy, points, K) for points, K in zip(framed.keypoints, framed.Ks)]
     for _ in range(settings.passes):
-        found = hand_pixels(_predict(model, framed, crops, regressor, settings), settings.registration)
+        keypoints = np.stack([apply_affine(crop.matrix, points) for crop, points in zip(crops, framed.keypoints)])
+        found = hand_pixels(_predict(model, framed, crops, regressor, settings), settings.registration, keypoints)
         crops = [crop if points is None else settings.policy.around_points(points, K)
                  for crop, points, K in zip(crops, found, framed.Ks)]
     prediction = _predict(model, framed, crops, regressor, settings)

@@ -36,16 +36,21 @@ def _largest_component(foreground: np.ndarray) -> np.ndarray:
     return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
 
 
-def hand_pixels(prediction: Prediction, config: RegistrationConfig) -> list[np.ndarray | None]:
+def hand_pixels(prediction: Prediction, config: RegistrationConfig,
+                keypoints: np.ndarray | None = None) -> list[np.ndarray | None]:
     """Per input, the source-image pixel centres (P, 2) of the hand it shows, or None.
 
     The hand is the largest connected part of the silhouette (probability > ``mask_threshold``),
-    kept within :data:`KEYPOINT_BOX_MARGIN` times the box of the confident keypoints (confidence
-    > ``confidence_threshold``) when there are at least :data:`MIN_BOX_JOINTS`; its pixels are
-    mapped back to the image the input was cut from. Fewer than :data:`MIN_BOX_PIXELS` give None.
+    kept within :data:`KEYPOINT_BOX_MARGIN` times the box of the keypoints: ``keypoints``
+    ((B, 21, 2) input pixels, e.g. a detector's, all trusted) when given, else the network's
+    confident ones (confidence > ``confidence_threshold``) when there are at least
+    :data:`MIN_BOX_JOINTS`; its pixels are mapped back to the image the input was cut from.
+    Fewer than :data:`MIN_BOX_PIXELS` give None.
     """
     masks = (prediction.mask > config.mask_threshold).cpu().numpy()
     uv, confidence = prediction.uv.cpu().numpy(), prediction.confidence.cpu().numpy()
+    if keypoints is not None:
+        uv, confidence = np.asarray(keypoints), np.ones(np.shape(keypoints)[:2])
     points = []
     for mask, joints, scores in zip(masks, uv, confidence):
         pixels = foreground_pixels(_largest_component(mask))
