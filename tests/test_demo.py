@@ -148,6 +148,10 @@ def test_demo_writes_outputs_and_skips_bad_files(checkpoint, freihand_samples_di
     assert np.array(record["joints_camera_m"]).shape == (21, 3) and record["translation_m"][2] > 0
     assert np.array(record["detector"]["keypoints"]).shape == (21, 2)
     assert json.loads((output / "wide_hand0.json").read_text())["K_source"] == "field of view 50 degrees"
+    fit = record["fit"]
+    assert np.array(fit["pose"]).shape == (16, 3) and len(fit["shape"]) == 10 and len(fit["translation"]) == 3
+    fitted, _ = read_ply(output / "889_hand0_fit.ply")
+    assert fitted.shape == (778, 3) and np.allclose(fitted.mean(0), np.mean(fit["joints"], 0), atol=0.05)
 
 
 def test_demo_finds_every_hand_and_its_side(checkpoint, freihand_samples_dir, ge_real_dir, tmp_path, hand_detector):

@@ -28,7 +28,6 @@ from cmr.engine.demo import BUNDLED_CHECKPOINT
 from cmr.engine.ge_eval import predict_ge, stage_joints
 from cmr.engine.hands import HandSettings
 from cmr.engine.inputs import IMAGE_SUFFIXES
-from cmr.fitting import FittingConfig
 from cmr.evaluation.ge_real import ge_joint_scores, mean_pose_baseline
 from cmr.fileio import read_rgb
 from cmr.geometry.camera import project_points
@@ -56,7 +55,7 @@ def bench_ge(root: Path, checkpoint: Path, overrides: list[str]) -> None:
     dataset = GeRealWorld(root)
     settings = dataclasses.replace(HandSettings.from_config(loaded.cfg), side="left")
     detector = HandDetector(DetectorConfig.from_config(loaded.cfg.DETECTOR))
-    result = predict_ge(loaded, settings, dataset, detector, FittingConfig.from_config(loaded.cfg))
+    result = predict_ge(loaded, settings, dataset, detector)
     found = result.found
     print(f"{len(dataset)} crops of {root}; keypoints for the registration: {settings.keypoints}")
     print(f"{'stage':28s} " + " ".join(f"{name:>8}" for name, _, _ in COLUMNS))

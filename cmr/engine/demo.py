@@ -13,11 +13,15 @@ photo's camera with the 2D evidence ``REGISTRATION.KEYPOINTS`` chooses. Intrinsi
 (:mod:`cmr.engine.inputs`). Written, with ``<id>`` the file stem without a trailing ``_img``
 and ``k`` the hand's rank by detector confidence:
 
-* ``<id>_hand<k>_mesh.ply``: the camera-space mesh in metres (in the photo's camera);
+* ``<id>_hand<k>_mesh.ply``: the network's camera-space mesh in metres (in the photo's camera);
+* ``<id>_hand<k>_fit.ply``: the open hand model fitted to the detector's 3D and 2D keypoints,
+  the network's mesh and silhouette (``FITTING.*``; :func:`cmr.engine.hands.fit_predicted`);
 * ``<id>_hand<k>.json``: side, K and its source, translation, camera-space joints, 2D
-  keypoints (projected, network, detector), the detection (:mod:`cmr.engine.demo_outputs`);
+  keypoints (projected, network, detector), the detection, the detector's placed 3D keypoints
+  and the fit (pose, shape, translation, joints, residuals) (:mod:`cmr.engine.demo_outputs`);
 * ``<id>_hand<k>_plot.jpg``: the 5-panel plot (:func:`cmr.vis.plot.plot_prediction`);
-* ``<id>_overlay.jpg``: every hand's mesh over the photo; ``contact_sheet.jpg``: all overlays.
+* ``<id>_overlay.jpg``: every hand's mesh (the fitted one when fitted) over the photo;
+  ``contact_sheet.jpg``: all overlays.
 
 The outputs of an earlier demo in the same folder are removed first (:class:`cmr.fileio.OutputFolder`).
 Photos that cannot be read, with a broken K file, or without a hand are reported on stderr and
@@ -38,7 +42,7 @@ from cmr.config import get_cfg, load_cfg, resolve_path
 from cmr.detection import DetectorConfig, HandDetector
 from cmr.engine.checkpoint import LoadedModel, open_run
 from cmr.engine.command import NothingProduced, add_config_arguments, flag_overrides
-from cmr.engine.demo_outputs import HandOutput, side_faces, write_contact_sheet, write_hand, write_photo
+from cmr.engine.demo_outputs import HandOutput, fit_of, side_faces, write_contact_sheet, write_hand, write_photo
 from cmr.engine.hands import HandSettings, predict_hands
 from cmr.engine.inputs import InputImage, list_inputs, load_input, output_ids
 from cmr.engine.runs import run_dir
@@ -81,8 +85,9 @@ class PhotoPipeline:
         predicted = predict_hands(self.loaded.model, [item.image] * len(detections), [item.K] * len(detections),
                                   detections, self.loaded.template.joint_regressor, self.settings)
         faces = self.loaded.template.faces[0]
-        return [HandOutput(detection, side, prediction, side_faces(faces, side))
-                for detection, (side, prediction) in zip(detections, predicted)]
+        return [HandOutput(detection, hand.side, hand.prediction, side_faces(faces, hand.side), hand.detector_joints,
+                           fit_of(hand.fit, hand.row))
+                for detection, hand in zip(detections, predicted)]
 
 
 def run_demo(cfg, loaded: LoadedModel) -> DemoSummary:

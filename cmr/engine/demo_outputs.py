@@ -24,15 +24,44 @@ CONTACT_SHEET = "contact_sheet.jpg"
 TILE_SIDE, SHEET_COLUMNS = 256, 6
 
 
+#: Per-hand values of a :class:`cmr.fitting.HandFit` written to the JSON.
+FIT_FIELDS = ("pose", "shape", "translation", "joints", "mesh_error_mm", "keypoint_error_px", "silhouette_error_px")
+
+
 @dataclass
 class HandOutput:
     """One hand of a photo: its detection, the side it was predicted as, the prediction in the
-    photo's camera, and the mesh faces for that side."""
+    photo's camera, the mesh faces for that side, the detector's placed 3D keypoints (21, 3)
+    metres, and the hand-model fit as NumPy arrays (``FIT_FIELDS`` and ``vertices``; None: off)."""
 
     detection: HandDetection
     side: str
     prediction: SamplePrediction
     faces: np.ndarray
+    detector_joints: np.ndarray
+    fit: dict | None
+
+    @property
+    def vertices(self) -> np.ndarray:
+        """(778, 3) metres: the fitted hand when there is one, else the network's mesh."""
+        return self.fit["vertices"] if self.fit is not None else self.prediction.vertices
+
+
+def fit_of(fit, row: int) -> dict | None:
+    """Row ``row`` of a :class:`cmr.fitting.HandFit` as NumPy arrays (None for None)."""
+    if fit is None:
+        return None
+    values = {name: getattr(fit, name) for name in FIT_FIELDS + ("vertices",)}
+    return {name: None if value is None else value[row].detach().cpu().numpy() for name, value in values.items()}
+
+
+def _fit_record(fit: dict | None) -> dict | None:
+    """The fit's JSON entry: model parameters (MANO-order axis-angle pose in the side's
+    convention, shape coefficients, translation in metres), joints and residuals."""
+    if fit is None:
+        return None
+    digits = {"pose": 5, "shape": 5, "translation": 5, "joints": 5}
+    return {name: None if fit[name] is None else _rounded(fit[name], digits.get(name, 2)) for name in FIT_FIELDS}
 
 
 def side_faces(faces: np.ndarray, side: str) -> np.ndarray:
@@ -56,24 +85,31 @@ def hand_record(item: InputImage, index: int, hand: HandOutput) -> dict:
         "keypoints_network_px": _rounded(network_uv, 2),
         "registration": {"success": prediction.success, "silhouette_used": prediction.has_silhouette},
         "detector": hand.detection.to_json(),
+        "detector_joints_camera_m": _rounded(hand.detector_joints, 5),
+        "fit": _fit_record(hand.fit),
     }
 
 
 def write_hand(item: InputImage, index: int, hand: HandOutput, folder: OutputFolder, mask_threshold: float) -> None:
-    """``<id>_hand<k>_mesh.ply``, ``<id>_hand<k>.json`` and ``<id>_hand<k>_plot.jpg``."""
+    """``<id>_hand<k>_mesh.ply`` (the network's), ``<id>_hand<k>_fit.ply`` (the fitted hand,
+    when fitted), ``<id>_hand<k>.json`` and ``<id>_hand<k>_plot.jpg``."""
     stem = folder.path / f"{item.id}_hand{index}"
-    mesh, record, plot = (stem.with_name(stem.name + suffix) for suffix in ("_mesh.ply", ".json", "_plot.jpg"))
-    folder.record(mesh, record, plot)  # recorded first: an interrupted run's files go next time too
+    mesh, record, plot, fitted = (stem.with_name(stem.name + suffix)
+                                  for suffix in ("_mesh.ply", ".json", "_plot.jpg", "_fit.ply"))
+    folder.record(mesh, record, plot, *([fitted] if hand.fit is not None else []))  # first: see OutputFolder
     write_ply(mesh, hand.prediction.vertices, hand.faces)
+    if hand.fit is not None:
+        write_ply(fitted, hand.fit["vertices"], hand.faces)
     atomic_write_json(record, hand_record(item, index, hand))
     overlay = render_overlay(item.image, hand.prediction.vertices, hand.faces, item.K)
     plot_prediction(item.image, hand.prediction, hand.faces, item.K, plot, mask_threshold, overlay=overlay)
 
 
 def photo_overlay(item: InputImage, hands: list[HandOutput]) -> np.ndarray:
-    """(H, W, 3) uint8 RGB: every hand's mesh rendered over the photo in one pass (depth-tested)."""
-    vertices = np.concatenate([hand.prediction.vertices for hand in hands])
-    offsets = np.cumsum([0] + [len(hand.prediction.vertices) for hand in hands[:-1]])
+    """(H, W, 3) uint8 RGB: every hand's mesh (:attr:`HandOutput.vertices`) rendered over the
+    photo in one pass (depth-tested)."""
+    vertices = np.concatenate([hand.vertices for hand in hands])
+    offsets = np.cumsum([0] + [len(hand.vertices) for hand in hands[:-1]])
     faces = np.concatenate([hand.faces + offset for hand, offset in zip(hands, offsets)])
     return render_overlay(item.image, vertices, faces, item.K)
 

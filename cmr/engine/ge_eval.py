@@ -24,8 +24,7 @@ from tqdm import tqdm
 from cmr.data.ge_real import GeRealWorld
 from cmr.detection import DetectorConfig, HandDetector
 from cmr.engine.checkpoint import LoadedModel
-from cmr.engine.hands import HandSettings, fit_predicted, place_detector_joints, predict_side
-from cmr.fitting import FittingConfig
+from cmr.engine.hands import HandSettings, predict_and_fit
 from cmr.engine.runs import data_root, run_dir
 from cmr.evaluation.ge_real import evaluate_ge_joints
 from cmr.evaluation.ge_report import write_ge_report
@@ -70,8 +69,8 @@ def _detect_all(detector: HandDetector, dataset: GeRealWorld) -> tuple[list, lis
     return images, hands
 
 
-def predict_ge(loaded: LoadedModel, settings: HandSettings, dataset: GeRealWorld, detector: HandDetector,
-               fitting: FittingConfig) -> GePredictions:
+def predict_ge(loaded: LoadedModel, settings: HandSettings, dataset: GeRealWorld,
+               detector: HandDetector) -> GePredictions:
     """Run the pipeline on every crop of ``dataset`` (see the module docstring)."""
     start = time.perf_counter()
     images, hands = _detect_all(detector, dataset)
@@ -82,15 +81,13 @@ def predict_ge(loaded: LoadedModel, settings: HandSettings, dataset: GeRealWorld
     chosen = [k for k, hand in enumerate(hands) if hand is not None]
     for begin in tqdm(range(0, len(chosen), BATCH_SIZE), desc="predict", unit="batch", file=sys.stderr):
         rows = chosen[begin:begin + BATCH_SIZE]
-        prediction = predict_side(loaded.model, [images[k] for k in rows], [dataset.K[k] for k in rows],
-                                  [hands[k] for k in rows], loaded.template.joint_regressor, settings, left=True)
-        joints[rows] = prediction.joints.cpu().numpy()
+        result = predict_and_fit(loaded.model, [images[k] for k in rows], [dataset.K[k] for k in rows],
+                                 [hands[k] for k in rows], loaded.template.joint_regressor, settings, "left")
+        joints[rows] = result.prediction.joints.cpu().numpy()
         uv[rows] = np.stack([hands[k].keypoints for k in rows])
-        detector_joints[rows] = place_detector_joints([hands[k] for k in rows], [dataset.K[k] for k in rows],
-                                                      settings.registration)
-        if fitting.enabled:
-            fit = fit_predicted(prediction, [hands[k] for k in rows], detector_joints[rows], "left", fitting)
-            fitted[rows] = fit.joints.numpy()
+        detector_joints[rows] = result.detector_joints
+        if result.fit is not None:
+            fitted[rows] = result.fit.joints.numpy()
     found = np.zeros(count, dtype=bool)
     found[chosen] = True
     return GePredictions(joints, fitted, detector_joints, uv, found, detected - start, time.perf_counter() - detected)
@@ -112,8 +109,7 @@ def evaluate_ge(cfg, loaded: LoadedModel) -> dict:
     dataset = GeRealWorld(data_root(cfg))
     folder = OutputFolder(run_dir(cfg) / "eval_ge")
     settings = dataclasses.replace(HandSettings.from_config(cfg), side="left")
-    result = predict_ge(loaded, settings, dataset, HandDetector(DetectorConfig.from_config(cfg.DETECTOR)),
-                        FittingConfig.from_config(cfg))
+    result = predict_ge(loaded, settings, dataset, HandDetector(DetectorConfig.from_config(cfg.DETECTOR)))
     stages = {name: evaluate_ge_joints(joints, dataset.joints, dataset.K, result.found)
               for name, joints in stage_joints(result).items()}
     names = ("ge_predictions.npz", "ge_scores.json", "ge_pck.png", STAGES_FILE)

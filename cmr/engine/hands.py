@@ -25,7 +25,7 @@ from cmr.fitting import FittingConfig, HandFit, fit_hand
 from cmr.geometry.camera import mirror_intrinsics
 from cmr.geometry.crop import Crop, CropPolicy, hand_box, warp_image
 from cmr.geometry.pixel_maps import apply_affine
-from cmr.models.prediction import Prediction, mirror_prediction, predict
+from cmr.models.prediction import Prediction, SamplePrediction, mirror_prediction, predict
 from cmr.registration import RegistrationConfig, solve_translation_2d
 from cmr.registration.evidence import KEYPOINT_SOURCES
 
@@ -39,13 +39,15 @@ SIDES = ("auto", "left", "right")
 class HandSettings:
     """How detected hands are predicted: registration settings, the model's crop policy,
     re-crops after the keypoint crop (``DEMO.PASSES``), the registration's 2D evidence
-    (``REGISTRATION.KEYPOINTS``) and which side to assume (``DEMO.SIDE``: auto = the detector's)."""
+    (``REGISTRATION.KEYPOINTS``), which side to assume (``DEMO.SIDE``: auto = the detector's)
+    and the hand-model fit (``FITTING.*``; run when ``FITTING.ENABLED``)."""
 
     registration: RegistrationConfig
     policy: CropPolicy
     passes: int
     keypoints: str
     side: str
+    fitting: FittingConfig
 
     @classmethod
     def from_config(cls, cfg) -> "HandSettings":
@@ -54,7 +56,8 @@ class HandSettings:
         if cfg.REGISTRATION.KEYPOINTS not in KEYPOINT_SOURCES:
             raise ValueError(f"REGISTRATION.KEYPOINTS must be one of {KEYPOINT_SOURCES}, got {cfg.REGISTRATION.KEYPOINTS!r}")
         return cls(RegistrationConfig.from_config(cfg.REGISTRATION), CropPolicy.from_config(cfg.MODEL),
-                   int(cfg.DEMO.PASSES), str(cfg.REGISTRATION.KEYPOINTS), str(cfg.DEMO.SIDE))
+                   int(cfg.DEMO.PASSES), str(cfg.REGISTRATION.KEYPOINTS), str(cfg.DEMO.SIDE),
+                   FittingConfig.from_config(cfg))
 
     def side_of(self, detection: HandDetection) -> str:
         """The side a hand is predicted as: the forced one, else the detector's."""
@@ -145,18 +148,51 @@ def fit_predicted(prediction: Prediction, detections: list[HandDetection], detec
                     joints=joints)
 
 
+@dataclass
+class SideResult:
+    """B hands of one side: the network's :class:`Prediction` (original cameras), the detector's
+    3D keypoints placed in camera space (B, 21, 3) metres, and the hand-model fit (None when
+    fitting is off)."""
+
+    prediction: Prediction
+    detector_joints: np.ndarray
+    fit: HandFit | None
+
+
+def predict_and_fit(model: nn.Module, images: list[np.ndarray], Ks: list[np.ndarray],
+                    detections: list[HandDetection], regressor, settings: HandSettings, side: str) -> SideResult:
+    """:func:`predict_side`, :func:`place_detector_joints` and, when enabled, :func:`fit_predicted`
+    for B hands of one side (arguments as :func:`predict_side`)."""
+    prediction = predict_side(model, images, Ks, detections, regressor, settings, side == "left")
+    placed = place_detector_joints(detections, Ks, settings.registration)
+    fit = fit_predicted(prediction, detections, placed, side, settings.fitting) if settings.fitting.enabled else None
+    return SideResult(prediction, placed, fit)
+
+
+@dataclass
+class PredictedHand:
+    """One detected hand: its side, the network's prediction (one sample), the detector's placed
+    3D keypoints (21, 3) metres, and the fit of its side's batch with its row (fit None: off)."""
+
+    side: str
+    prediction: SamplePrediction
+    detector_joints: np.ndarray
+    fit: HandFit | None
+    row: int
+
+
 def predict_hands(model: nn.Module, images: list[np.ndarray], Ks: list[np.ndarray],
-                  detections: list[HandDetection], regressor, settings: HandSettings) -> list[tuple[str, object]]:
-    """(side, :class:`cmr.models.prediction.SamplePrediction`) of each detected hand, in order;
-    left and right hands are predicted in one batch each."""
+                  detections: list[HandDetection], regressor, settings: HandSettings) -> list[PredictedHand]:
+    """Every detected hand, in order (arguments as :func:`predict_side`); left and right hands are
+    predicted and fitted in one batch each."""
     sides = [settings.side_of(d) for d in detections]
     results: list = [None] * len(detections)
     for side in ("right", "left"):
         chosen = [k for k, s in enumerate(sides) if s == side]
         if not chosen:
             continue
-        prediction = predict_side(model, [images[k] for k in chosen], [Ks[k] for k in chosen],
-                                  [detections[k] for k in chosen], regressor, settings, side == "left")
+        result = predict_and_fit(model, [images[k] for k in chosen], [Ks[k] for k in chosen],
+                                 [detections[k] for k in chosen], regressor, settings, side)
         for row, k in enumerate(chosen):
-            results[k] = (side, prediction.sample(row))
+            results[k] = PredictedHand(side, result.prediction.sample(row), result.detector_joints[row], result.fit, row)
     return results
