@@ -101,3 +101,11 @@ def test_every_hand_of_a_photo_is_found_with_its_side(hand_detector, ge_real_dir
 def test_a_region_outside_the_image_is_not_a_hand(hand_detector):
     marks, _ = hand_detector.landmarks(np.zeros((100, 100, 3), np.uint8), Roi(np.array([50.0, 50.0]), 80.0, 0.0))
     assert marks.presence < 0.5
+
+
+def test_a_small_box_inside_a_hand_is_the_same_hand():
+    from cmr.detection.palm import box_containment, box_iou
+
+    hand, fingertip = np.array([0.0, 0.0, 100.0, 100.0]), np.array([[10.0, 10.0, 30.0, 30.0]])
+    assert box_iou(hand, fingertip)[0] < 0.05 and box_containment(hand, fingertip)[0] == 1.0
+    assert box_containment(hand, np.array([[90.0, 90.0, 110.0, 110.0]]))[0] == pytest.approx(0.25)

@@ -17,13 +17,15 @@ import numpy as np
 from cmr.detection import model_files
 from cmr.detection.landmarks import (LANDMARK_INPUT, Landmarks, Roi, read_landmarks, roi_from_keypoints,
                                      roi_from_palm, view_of)
-from cmr.detection.palm import PALM_INPUT, Palm, box_iou, merge_palms, palms_in_view
+from cmr.detection.palm import PALM_INPUT, Palm, box_containment, box_iou, merge_palms, palms_in_view
 from cmr.detection.settings import DetectorConfig
 from cmr.geometry.crop import warp_pixels
 from cmr.geometry.pixel_maps import box_map
 
 #: Keypoint disagreement (fraction of the hand region's side) at which confidence falls to 1/e.
 CONFIDENCE_SCALE = 0.03
+#: Fraction of the smaller keypoint box inside the larger beyond which two answers are one hand.
+DUPLICATE_CONTAINMENT = 0.8
 #: Tiles of large images: the first level's 2 x 2 squares are this fraction of the longer side.
 TILE_FRACTION = 0.6
 
@@ -127,11 +129,18 @@ class HandDetector:
         hands = []
         for palm in self.palms(image):
             hand = self._hand(image, palm)
-            if hand is not None and not any(box_iou(hand.box, other.box[None])[0] > self.config.duplicate_iou
-                                            for other in hands):
+            if hand is not None and not any(self._same_hand(hand, other) for other in hands):
                 hands.append(hand)
         hands.sort(key=lambda h: -h.score * h.palm_score)
         return hands[: self.config.max_hands]
+
+    def _same_hand(self, hand: HandDetection, other: HandDetection) -> bool:
+        """Two answers are one hand when their keypoint boxes overlap by more than
+        ``duplicate_iou``, or one lies mostly (``DUPLICATE_CONTAINMENT``) inside the other (a
+        finger region read as a second, small hand)."""
+        boxes = other.box[None]
+        return bool(box_iou(hand.box, boxes)[0] > self.config.duplicate_iou
+                    or box_containment(hand.box, boxes)[0] > DUPLICATE_CONTAINMENT)
 
     def _hand(self, image: np.ndarray, palm: Palm) -> HandDetection | None:
         """The hand around one palm, or None when the landmark network sees no hand there."""

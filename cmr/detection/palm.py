@@ -76,6 +76,15 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return overlap / np.maximum(area(box) + area(boxes) - overlap, 1e-9)
 
 
+def box_containment(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """(M,) fraction of the smaller of one (4,) box and each of (M, 4) boxes lying in the other."""
+    low = np.maximum(box[:2], boxes[:, :2])
+    high = np.minimum(box[2:], boxes[:, 2:])
+    overlap = np.prod(np.clip(high - low, 0.0, None), axis=1)
+    area = lambda b: np.prod(np.clip(b[..., 2:] - b[..., :2], 0.0, None), axis=-1)  # noqa: E731
+    return overlap / np.maximum(np.minimum(area(box), area(boxes)), 1e-9)
+
+
 def merge_palms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, iou: float
                 ) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """Weighted non-maximum suppression: each cluster of boxes overlapping the best remaining
