@@ -7,7 +7,8 @@
   pipeline (:mod:`cmr.engine.ge_eval`). Prints, per stage (the detector's 2D keypoints; the
   network's mesh registered; the detector's 3D keypoints placed by the 2D step) and for the
   mean-pose baseline: detection rate, 2D error (px), camera-space MPJPE, root error,
-  root-relative MPJPE and PA-MPJPE (mm); then the time per hand of the detector and the model.
+  root-relative MPJPE and PA-MPJPE (mm); then the time per hand of the detector, the model
+  with registration, and the fit.
 * ``--folder``: any photos; prints how many contain a hand, hands per photo, sides, and the
   detector's time per photo.
 """
@@ -20,12 +21,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from cmr.data.ge_real import GeRealWorld
 from cmr.detection import DetectorConfig, HandDetector
 from cmr.engine.checkpoint import open_run
 from cmr.engine.demo import BUNDLED_CHECKPOINT
-from cmr.engine.ge_eval import predict_ge, stage_joints
+from cmr.engine.ge_eval import BATCH_SIZE, predict_ge, stage_joints
 from cmr.engine.hands import HandSettings
 from cmr.engine.inputs import IMAGE_SUFFIXES
 from cmr.evaluation.ge_real import ge_joint_scores, mean_pose_baseline
@@ -69,7 +71,9 @@ def bench_ge(root: Path, checkpoint: Path, overrides: list[str]) -> None:
     print(_row("mean pose at the true root", ge_joint_scores(baseline, dataset.joints, dataset.K)))
     hands = max(int(found.sum()), 1)
     print(f"time per hand: detector {1000 * result.detect_seconds / len(dataset):.0f} ms (per crop), "
-          f"model + registration {1000 * result.predict_seconds / hands:.0f} ms")
+          f"model + registration {1000 * result.predict_seconds / hands:.0f} ms, "
+          f"fit {1000 * result.fit_seconds / hands:.0f} ms (batches of {BATCH_SIZE}; torch threads "
+          f"{torch.get_num_threads()})")
 
 
 def bench_folder(folder: Path, overrides: list[str]) -> None:

@@ -45,8 +45,8 @@ class GePredictions:
     joints of the hand model fitted to all of it (:func:`cmr.engine.hands.fit_predicted`; NaN
     when fitting is off)
     (:func:`cmr.engine.hands.place_detector_joints`). detector_uv:
-    (N, 21, 2) pixels (NaN likewise). found: (N,) bool. detect_seconds, predict_seconds: total
-    wall time of the detector and of the model with registration.
+    (N, 21, 2) pixels (NaN likewise). found: (N,) bool. detect_seconds, predict_seconds,
+    fit_seconds: total wall time of the detector, of the model with registration, of the fit.
     """
 
     joints: np.ndarray
@@ -56,6 +56,7 @@ class GePredictions:
     found: np.ndarray
     detect_seconds: float
     predict_seconds: float
+    fit_seconds: float
 
 
 def _detect_all(detector: HandDetector, dataset: GeRealWorld) -> tuple[list, list]:
@@ -75,6 +76,7 @@ def predict_ge(loaded: LoadedModel, settings: HandSettings, dataset: GeRealWorld
     start = time.perf_counter()
     images, hands = _detect_all(detector, dataset)
     detected = time.perf_counter()
+    seconds = [0.0, 0.0]
     count = len(dataset)
     joints, uv = np.full((count, 21, 3), np.nan), np.full((count, 21, 2), np.nan)
     detector_joints, fitted = joints.copy(), joints.copy()
@@ -86,11 +88,13 @@ def predict_ge(loaded: LoadedModel, settings: HandSettings, dataset: GeRealWorld
         joints[rows] = result.prediction.joints.cpu().numpy()
         uv[rows] = np.stack([hands[k].keypoints for k in rows])
         detector_joints[rows] = result.detector_joints
+        seconds[0] += result.predict_seconds
+        seconds[1] += result.fit_seconds
         if result.fit is not None:
             fitted[rows] = result.fit.joints.numpy()
     found = np.zeros(count, dtype=bool)
     found[chosen] = True
-    return GePredictions(joints, fitted, detector_joints, uv, found, detected - start, time.perf_counter() - detected)
+    return GePredictions(joints, fitted, detector_joints, uv, found, detected - start, *seconds)
 
 
 def stage_joints(result: GePredictions) -> dict[str, np.ndarray]:

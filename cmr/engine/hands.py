@@ -12,6 +12,7 @@ is in the camera of the original image.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,22 +152,26 @@ def fit_predicted(prediction: Prediction, detections: list[HandDetection], detec
 @dataclass
 class SideResult:
     """B hands of one side: the network's :class:`Prediction` (original cameras), the detector's
-    3D keypoints placed in camera space (B, 21, 3) metres, and the hand-model fit (None when
-    fitting is off)."""
+    3D keypoints placed in camera space (B, 21, 3) metres, the hand-model fit (None when
+    fitting is off) and the wall time of the network with registration and of the fit (seconds)."""
 
     prediction: Prediction
     detector_joints: np.ndarray
     fit: HandFit | None
+    predict_seconds: float = 0.0
+    fit_seconds: float = 0.0
 
 
 def predict_and_fit(model: nn.Module, images: list[np.ndarray], Ks: list[np.ndarray],
                     detections: list[HandDetection], regressor, settings: HandSettings, side: str) -> SideResult:
     """:func:`predict_side`, :func:`place_detector_joints` and, when enabled, :func:`fit_predicted`
     for B hands of one side (arguments as :func:`predict_side`)."""
+    start = time.perf_counter()
     prediction = predict_side(model, images, Ks, detections, regressor, settings, side == "left")
     placed = place_detector_joints(detections, Ks, settings.registration)
+    predicted = time.perf_counter()
     fit = fit_predicted(prediction, detections, placed, side, settings.fitting) if settings.fitting.enabled else None
-    return SideResult(prediction, placed, fit)
+    return SideResult(prediction, placed, fit, predicted - start, time.perf_counter() - predicted)
 
 
 @dataclass
