@@ -9,8 +9,9 @@
   mean-pose baseline: detection rate, 2D error (px), camera-space MPJPE, root error,
   root-relative MPJPE and PA-MPJPE (mm); then the time per hand of the detector, the model
   with registration, and the fit.
-* ``--folder``: any photos; prints how many contain a hand, hands per photo, sides, and the
-  detector's time per photo.
+* ``--folder``: any photos (searched recursively), through the demo's pipeline with the
+  field-of-view K: how many contain a hand, hands per photo, sides, and the time of the
+  detector per photo and of the model and the fit per hand.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from cmr.detection import DetectorConfig, HandDetector
 from cmr.engine.checkpoint import open_run
 from cmr.engine.demo import BUNDLED_CHECKPOINT
 from cmr.engine.ge_eval import BATCH_SIZE, predict_ge, stage_joints
-from cmr.engine.hands import HandSettings
+from cmr.engine.hands import HandSettings, predict_and_fit
 from cmr.engine.inputs import IMAGE_SUFFIXES
 from cmr.evaluation.ge_real import ge_joint_scores, mean_pose_baseline
 from cmr.fileio import read_rgb
-from cmr.geometry.camera import project_points
+from cmr.geometry.camera import intrinsics_from_fov, project_points
 
 DESCRIPTION = __doc__.split("\n\n")[0]
 COLUMNS = (("found", "detection_rate", ".3f"), ("2D px", "uv_error_px", ".2f"), ("cam mm", "camera_mpjpe_mm", ".1f"),
@@ -76,25 +77,35 @@ def bench_ge(root: Path, checkpoint: Path, overrides: list[str]) -> None:
           f"{torch.get_num_threads()})")
 
 
-def bench_folder(folder: Path, overrides: list[str]) -> None:
-    """Print what the detector finds in a folder of photos."""
-    from cmr.config import load_cfg
-
-    detector = HandDetector(DetectorConfig.from_config(load_cfg(None, overrides).DETECTOR))
+def bench_folder(folder: Path, checkpoint: Path, overrides: list[str]) -> None:
+    """Print what the photo pipeline finds in a folder of photos, and its time per hand."""
+    loaded = open_run(checkpoint, None, ["DEVICE", "cpu", *overrides])
+    settings = HandSettings.from_config(loaded.cfg)
+    detector = HandDetector(DetectorConfig.from_config(loaded.cfg.DETECTOR))
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise ValueError(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-    counts, sides, start = [], {"left": 0, "right": 0}, time.perf_counter()
+    counts, sides, seconds = [], {"left": 0, "right": 0}, np.zeros(3)
     for path in paths:
-        hands = detector.detect(read_rgb(path))
+        image = read_rgb(path)
+        start = time.perf_counter()
+        hands = detector.detect(image)
+        seconds[0] += time.perf_counter() - start
         counts.append(len(hands))
-        for hand in hands:
-            sides[hand.side] += 1
-    seconds = time.perf_counter() - start
+        for side in ("right", "left"):
+            chosen = [hand for hand in hands if settings.side_of(hand) == side]
+            sides[side] += len(chosen)
+            if chosen:
+                K = intrinsics_from_fov(image.shape[1], image.shape[0], float(loaded.cfg.DEMO.FOV))
+                result = predict_and_fit(loaded.model, [image] * len(chosen), [K] * len(chosen), chosen,
+                                         loaded.template.joint_regressor, settings, side)
+                seconds[1:] += (result.predict_seconds, result.fit_seconds)
     counts = np.array(counts)
+    hands = max(int(counts.sum()), 1)
     print(f"{len(paths)} photos of {folder}: with a hand {np.mean(counts > 0):.3f}, hands per photo "
-          f"{counts.mean():.2f} (max {counts.max()}), left {sides['left']}, right {sides['right']}, "
-          f"detector {1000 * seconds / len(paths):.0f} ms per photo")
+          f"{counts.mean():.2f} (max {counts.max()}), left {sides['left']}, right {sides['right']}")
+    print(f"time: detector {1000 * seconds[0] / len(paths):.0f} ms per photo; per hand, model + registration "
+          f"{1000 * seconds[1] / hands:.0f} ms, fit {1000 * seconds[2] / hands:.0f} ms")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,5 +121,5 @@ def run(args: argparse.Namespace) -> int:
     if args.ge is not None:
         bench_ge(args.ge.absolute(), args.checkpoint.absolute(), list(args.overrides or []))
     if args.folder is not None:
-        bench_folder(args.folder.absolute(), list(args.overrides or []))
+        bench_folder(args.folder.absolute(), args.checkpoint.absolute(), list(args.overrides or []))
     return 0

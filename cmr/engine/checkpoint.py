@@ -34,7 +34,7 @@ from cmr.fileio import atomic_write_bytes
 
 #: Config sections that describe how a model is used, not what it is: a checkpoint's values for
 #: them are ignored in favour of the current defaults (and the user's settings).
-RUNTIME_SECTIONS = ("DEMO", "TEST", "REGISTRATION", "DEVICE", "NUM_THREADS")
+RUNTIME_SECTIONS = ("DEMO", "TEST", "REGISTRATION", "DETECTOR", "FITTING", "DEVICE", "NUM_THREADS")
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
