@@ -12,7 +12,6 @@ from cmr import REPO_ROOT
 from cmr.cli import main as cli_main
 from cmr.config import load_cfg
 from cmr.detection import HandDetection
-from cmr.engine import demo
 from cmr.engine.checkpoint import save_checkpoint
 from cmr.engine.hands import HandSettings, predict_side
 from cmr.engine.inputs import output_ids

@@ -6,7 +6,6 @@ import shutil
 
 import cv2
 import numpy as np
-import pytest
 from PIL import Image
 
 from cmr.cli import main as cli_main

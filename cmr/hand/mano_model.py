@@ -21,8 +21,7 @@ import torch
 from cmr.hand.assets import build_hand_assets
 from cmr.hand.conventions import MANO_TO_FREIHAND
 from cmr.hand.mano_format import load_mano_pickle
-from cmr.hand.model import _MIRROR_ROTATION_VECTOR, HandModel, HandOutput
-from cmr.hand.skinning import axis_angle_to_matrix, forward_kinematics, linear_blend_skinning
+from cmr.hand.model import HandModel
 
 #: Fingertip vertices of MANO's topology in MANO21 tip order (index, middle, little, ring,
 #: thumb), as FreiHAND's and most MANO tools' 21 keypoints use them.
@@ -88,30 +87,9 @@ class ManoFormatHandModel(HandModel):
         """The model of a MANO-format pickle (errors as :func:`~cmr.hand.mano_format.load_mano_pickle`)."""
         return cls(load_mano_pickle(path), tip_vertex_ids)
 
-    def forward(self, pose: torch.Tensor, shape: torch.Tensor | None = None, trans: torch.Tensor | None = None,
-                side: str = "right") -> HandOutput:
-        """Pose and shape the hand as MANO does (arguments and output as :meth:`HandModel.forward`,
-        with ``shape`` (B, S))."""
-        if side not in ("right", "left"):
-            raise ValueError(f"side must be 'right' or 'left', got {side!r}")
-        batch, dtype = pose.shape[0], pose.dtype
-        if side == "left":
-            pose = pose * pose.new_tensor(_MIRROR_ROTATION_VECTOR)
-        vertices = self.rest_vertices.to(dtype).expand(batch, -1, -1)
-        joints = self.rest_joints.to(dtype).expand(batch, -1, -1)
-        if shape is not None:
-            vertices = vertices + torch.einsum("vck,bk->bvc", self.shape_dirs.to(dtype), shape)
-            joints = joints + torch.einsum("jck,bk->bjc", self.joint_shape_dirs.to(dtype), shape)
-        rotations = axis_angle_to_matrix(pose.reshape(batch, -1, 3))
-        identity = torch.eye(3, dtype=dtype, device=pose.device)
-        pose_features = (rotations[:, 1:] - identity).flatten(1)  # (B, 9 (J - 1)), MANO's 'lrotmin'
-        vertices = vertices + torch.einsum("vcp,bp->bvc", self.pose_dirs.to(dtype), pose_features)
-        global_rotations, rig_joints = forward_kinematics(rotations, joints, self._parent_list)
-        vertices = linear_blend_skinning(vertices, joints, global_rotations, rig_joints, self.skin_weights.to(dtype))
-        if side == "left":
-            mirror = vertices.new_tensor((-1.0, 1.0, 1.0))
-            vertices, rig_joints = vertices * mirror, rig_joints * mirror
-        if trans is not None:
-            vertices, rig_joints = vertices + trans.unsqueeze(1), rig_joints + trans.unsqueeze(1)
-        keypoints = torch.einsum("kv,bvc->bkc", self.joint_regressor.to(dtype), vertices)
-        return HandOutput(vertices=vertices, joints=keypoints, rig_joints=rig_joints)
+    def pose_correctives(self, vertices: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
+        """MANO's pose blend shapes: ``pose_dirs`` times the local rotations minus the identity
+        (MANO's 'lrotmin' features, joints 1-15), added to the (B, V, 3) rest vertices."""
+        identity = torch.eye(3, dtype=rotations.dtype, device=rotations.device)
+        features = (rotations[:, 1:] - identity).flatten(1)  # (B, 9 (J - 1))
+        return vertices + torch.einsum("vcp,bp->bvc", self.pose_dirs.to(rotations.dtype), features)

@@ -56,6 +56,11 @@ class HandModel(torch.nn.Module):
             return self.faces.flip(-1)
         raise ValueError(f"side must be 'right' or 'left', got {side!r}")
 
+    def pose_correctives(self, vertices: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
+        """Rest vertices (B, V, 3) with pose-dependent corrections for local rotations
+        (B, J, 3, 3) added before skinning; the open hand has none (a MANO-format model does)."""
+        return vertices
+
     def forward(
         self,
         pose: torch.Tensor,
@@ -87,6 +92,7 @@ class HandModel(torch.nn.Module):
             vertices = vertices + torch.einsum("vck,bk->bvc", self.shape_dirs.to(dtype), shape)
             joints = joints + torch.einsum("jck,bk->bjc", self.joint_shape_dirs.to(dtype), shape)
         rotations = axis_angle_to_matrix(pose.reshape(batch, -1, 3))
+        vertices = self.pose_correctives(vertices, rotations)
         global_rotations, rig_joints = forward_kinematics(rotations, joints, self._parent_list)
         vertices = linear_blend_skinning(vertices, joints, global_rotations, rig_joints, self.skin_weights.to(dtype))
         if side == "left":
