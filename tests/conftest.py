@@ -53,3 +53,15 @@ def hand_detector():
         return HandDetector()
     except DetectorUnavailable as error:
         pytest.skip(str(error))
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module's many small torch problems on one thread (on a busy machine extra threads
+    only wait); restored afterwards. Modules use it with ``pytestmark``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -17,13 +17,7 @@ from cmr.render import rasterize
 SIZE = 224
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The fit's many small operations run several times faster on one thread of a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

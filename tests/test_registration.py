@@ -31,13 +31,7 @@ AXES = np.array([0.06, 0.095, 0.025])
 CENTRE = np.array([-0.01, 0.075, 0.0])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Run these small problems on one thread: on a busy machine, extra threads only wait."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _ellipsoid(rings: int = 20, segments: int = 25) -> np.ndarray:

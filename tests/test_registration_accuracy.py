@@ -17,13 +17,7 @@ from cmr.registration import RegistrationConfig, register, robust_noise_px, silh
 CASE = {case.name: case for case in CASES}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Small problems: on a busy machine extra threads only wait."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,10 @@ scored: without ``evaluation_verts.json`` only the keypoint scores are written; 
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from cmr.evaluation.freihand import (
     CM_PER_M,
@@ -32,7 +28,8 @@ from cmr.evaluation.freihand import (
     read_ground_truth,
 )
 from cmr.evaluation.metrics import PointMeasures
-from cmr.fileio import atomic_write_bytes, atomic_write_json
+from cmr.fileio import atomic_write_json
+from cmr.vis.pck import PckCurve, PckPanel, plot_pck_panels
 
 #: Default name of the scores file and the name of the PCK plot written beside it.
 SCORES_FILE = "scores.json"
@@ -52,26 +49,13 @@ def plot_pck(curves: Mapping[str, PointMeasures], path: str | os.PathLike) -> Pa
             mesh curves leave their panel empty.
         path: output ``.png``.
     """
-    figure = Figure(figsize=(10, 4.2), dpi=100)
-    FigureCanvasAgg(figure)
-    panels = (("xyz", "Keypoints (PCK)", "correct keypoints"), ("mesh", "Mesh (PCV)", "correct vertices"))
-    for index, (prefix, title, ylabel) in enumerate(panels):
-        ax = figure.add_subplot(1, 2, index + 1)
-        for key, label in ((prefix, "unaligned"), (f"{prefix}_al", "Procrustes-aligned")):
-            if key in curves:
-                measures = curves[key]
-                legend = f"{label} (AUC {measures.auc:.3f})"
-                ax.plot(measures.thresholds_m * CM_PER_M, measures.pck, label=legend)
-        ax.set(title=title, xlabel="threshold (cm)", ylabel=f"fraction of {ylabel}", ylim=(0.0, 1.01))
-        ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend(loc="lower right")
-        else:
-            ax.text(0.5, 0.5, "not evaluated", ha="center", va="center", transform=ax.transAxes)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    return atomic_write_bytes(path, buffer.getvalue())
+    panels = []
+    for prefix, title, points in (("xyz", "Keypoints (PCK)", "keypoints"), ("mesh", "Mesh (PCV)", "vertices")):
+        drawn = [PckCurve(f"{label}", curves[key].thresholds_m * CM_PER_M, curves[key].pck, curves[key].auc, colour)
+                 for key, label, colour in ((prefix, "unaligned", "C0"), (f"{prefix}_al", "Procrustes-aligned", "C1"))
+                 if key in curves]
+        panels.append(PckPanel(title, "threshold (cm)", drawn, f"fraction of correct {points}"))
+    return plot_pck_panels(panels, path)
 
 
 @dataclass(frozen=True)

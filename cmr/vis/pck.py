@@ -45,11 +45,12 @@ class PckCurve:
 
 @dataclass(frozen=True)
 class PckPanel:
-    """A panel: its title, the x-axis label (naming the unit) and its curves."""
+    """A panel: its title, the x-axis label (naming the unit), its curves and the y-axis label."""
 
     title: str
     xlabel: str
     curves: Sequence[PckCurve]
+    ylabel: str = "fraction of correct points"
 
 
 def plot_pck_panels(panels: Sequence[PckPanel], path: str | os.PathLike) -> Path:
@@ -65,7 +66,7 @@ def plot_pck_panels(panels: Sequence[PckPanel], path: str | os.PathLike) -> Path
         for curve in panel.curves:
             ax.plot(curve.thresholds, curve.pck, color=curve.colour, linestyle="--" if curve.dashed else "-",
                     label=f"{curve.label} (AUC {curve.auc:.3f})")
-        ax.set(title=panel.title, xlabel=panel.xlabel, ylabel="fraction of correct points", ylim=(0.0, 1.01))
+        ax.set(title=panel.title, xlabel=panel.xlabel, ylabel=panel.ylabel, ylim=(0.0, 1.01))
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(loc="lower right", fontsize="small")
