@@ -266,6 +266,16 @@ _C.DEVICE = "auto"
 _C.NUM_THREADS = 0
 
 
+#: Conversion from YAML of each settings-dataclass field type (annotations are strings).
+_SETTING_CASTS = {"float": float, "int": int, "bool": bool, "str": str}
+
+
+def setting_value(field, section):
+    """The value of a settings dataclass's ``field`` in a config ``section`` (key: the field's
+    name in upper case), converted to the field's type."""
+    return _SETTING_CASTS[field.type](section[field.name.upper()])
+
+
 def get_cfg() -> CN:
     """A fresh, mutable copy of the default configuration."""
     return _C.clone()

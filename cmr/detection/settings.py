@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-_CASTS = {"float": float, "int": int, "bool": bool, "str": str}
+from cmr.config import setting_value
+
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,7 @@ class DetectorConfig:
     @classmethod
     def from_config(cls, section) -> "DetectorConfig":
         """The settings of a configuration's ``DETECTOR`` section."""
-        return cls(**{field.name: _CASTS[field.type](section[field.name.upper()])
-                      for field in dataclasses.fields(cls)})
+        return cls(**{field.name: setting_value(field, section) for field in dataclasses.fields(cls)})
 
     @classmethod
     def defaults(cls, **changes) -> "DetectorConfig":

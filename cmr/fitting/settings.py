@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-#: Type of each setting (dataclass annotations are strings here) -> conversion from YAML.
-_CASTS = {"float": float, "int": int, "bool": bool}
+from cmr.config import setting_value
+
 #: Settings read from the REGISTRATION section instead of FITTING.
 _SHARED_WITH_REGISTRATION = ("confidence_threshold", "mask_threshold")
 
@@ -63,7 +63,7 @@ class FittingConfig:
         values = {}
         for field in dataclasses.fields(cls):
             section = cfg.REGISTRATION if field.name in _SHARED_WITH_REGISTRATION else cfg.FITTING
-            values[field.name] = _CASTS[field.type](section[field.name.upper()])
+            values[field.name] = setting_value(field, section)
         return cls(**values)
 
     @classmethod

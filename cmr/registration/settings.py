@@ -11,14 +11,14 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from cmr.config import setting_value
+
 #: Angles (degrees) of the 6 pairs of orthogonal axes of the 1D silhouette descriptor.
 AXIS_PAIRS_DEG = ((0, 90), (-15, 75), (-30, 60), (-45, 45), (-60, 30), (-75, 15))
 #: Translation the 2D step starts from and keeps when it cannot run (metres), as the reference.
 DEFAULT_TRANSLATION = (0.0, 0.0, 0.6)
 #: Fewest descriptor entries (not cut by the crop border) for the 1D step to run.
 MIN_SILHOUETTE_ENTRIES = 6
-#: Type of each setting (dataclass annotations are strings here) -> conversion from YAML.
-_CASTS = {"float": float, "int": int, "bool": bool}
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,7 @@ class RegistrationConfig:
     @classmethod
     def from_config(cls, section) -> "RegistrationConfig":
         """The settings of a configuration's ``REGISTRATION`` section."""
-        return cls(**{field.name: _CASTS[field.type](section[field.name.upper()])
-                      for field in dataclasses.fields(cls)})
+        return cls(**{field.name: setting_value(field, section) for field in dataclasses.fields(cls)})
 
     @classmethod
     def defaults(cls, **changes) -> "RegistrationConfig":
