@@ -2,7 +2,8 @@
 
 :func:`predict` runs the model, decodes its outputs (:func:`cmr.models.outputs.decode_outputs`)
 and registers the root-relative mesh in the camera of each input
-(:func:`cmr.registration.register`). :func:`mirror_prediction` turns the prediction for mirrored
+(:func:`cmr.registration.register`); the network is a torch model or an exported graph in
+onnxruntime (:class:`cmr.models.onnx_graph.OnnxNetwork`, decoding inside). :func:`mirror_prediction` turns the prediction for mirrored
 inputs (left hands, predicted as right hands) into the prediction for the original ones.
 """
 
@@ -17,7 +18,8 @@ from torch import Tensor, nn
 
 from cmr.geometry.camera import mirror_intrinsics, mirror_points
 from cmr.geometry.pixel_maps import mirror_map
-from cmr.models.outputs import decode_outputs
+from cmr.models.onnx_graph import OnnxNetwork
+from cmr.models.outputs import DecodedOutputs, decode_outputs
 from cmr.registration import Registration, RegistrationConfig, register
 from cmr.registration.evidence import choose_keypoints
 
@@ -97,18 +99,26 @@ class Prediction:
         )
 
 
-def predict(model: nn.Module, images: Tensor, K, joint_regressor, config: RegistrationConfig,
+def decoded_outputs(model: nn.Module | OnnxNetwork, images: Tensor, joint_regressor: Tensor) -> DecodedOutputs:
+    """The network's decoded outputs for (B, 3, S, S) images on its device: a torch model's
+    through :func:`decode_outputs` (joint_regressor: (21, N)), an :class:`OnnxNetwork`'s from its graph."""
+    if isinstance(model, OnnxNetwork):
+        return model(images)
+    return decode_outputs(model(images), joint_regressor, images.shape[-1])
+
+
+def predict(model: nn.Module | OnnxNetwork, images: Tensor, K, joint_regressor, config: RegistrationConfig,
             input_from_image=None, keypoints=None, keypoint_source: str = "network") -> Prediction:
     """Run the model and register its meshes in camera space (no gradients).
 
-    model: a CMR model in eval mode. images: (B, 3, S, S) normalised inputs. K: (B, 3, 3)
+    model: a CMR model in eval mode, or an :class:`OnnxNetwork` (``DEMO.BACKEND: onnx``). images: (B, 3, S, S) normalised inputs. K: (B, 3, 3)
     intrinsics of the inputs (pixels). joint_regressor: (21, N) array or tensor (the model's
     template's). config: the registration settings. input_from_image: optional (B, 3, 3) maps
     from source images to the inputs (identity if None). keypoints: optional detector evidence,
     ((B, 21, 2) input pixels, (B, 21) confidences), used by the registration as
     ``keypoint_source`` says (:func:`cmr.registration.evidence.choose_keypoints`).
     """
-    device = next(model.parameters()).device
+    device = model.device if isinstance(model, OnnxNetwork) else next(model.parameters()).device
     images = images.to(device=device, dtype=torch.float32)
     K = torch.as_tensor(K, dtype=torch.float32, device=device)
     if input_from_image is None:
@@ -118,7 +128,7 @@ def predict(model: nn.Module, images: Tensor, K, joint_regressor, config: Regist
     detector_uv, detector_confidence = (None, None) if keypoints is None else (
         torch.as_tensor(np.asarray(part), dtype=torch.float32, device=device) for part in keypoints)
     with torch.no_grad():
-        decoded = decode_outputs(model(images), regressor, images.shape[-1])
+        decoded = decoded_outputs(model, images, regressor)
         uv, confidence = choose_keypoints(decoded.uv, decoded.confidence, detector_uv, detector_confidence,
                                           keypoint_source)
         result = register(decoded.vertices, decoded.joints, uv, confidence, K, decoded.mask, config)

@@ -1,0 +1,99 @@
+"""ONNX export: the graph (network + output decoding) in onnxruntime matches torch on the same inputs."""
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from cmr import REPO_ROOT
+from cmr.cli import main
+from cmr.config import get_cfg
+from cmr.data.augment import normalise_image
+from cmr.engine.checkpoint import open_run
+from cmr.models.build import build_model, load_template
+from cmr.models.onnx_graph import OPSET, OUTPUT_NAMES, DecodingNetwork, OnnxNetwork, export_onnx
+from cmr.models.outputs import heatmaps_to_uv
+from cmr.models.prediction import predict
+from cmr.registration import RegistrationConfig
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TOLERANCE = 1e-4
+SMALL_SIZE = 32
+BUNDLED = REPO_ROOT / "cmr" / "assets" / "compact_synth.pt"
+
+
+def small_model(name: str, decoder: str):
+    """A random-init model of configs/compact.yaml's widths with the given variant and decoder."""
+    cfg = get_cfg()
+    cfg.merge_from_file(str(REPO_ROOT / "configs" / "compact.yaml"))
+    cfg.MODEL.NAME, cfg.MODEL.DECODER, cfg.MODEL.INPUT_SIZE = name, decoder, SMALL_SIZE
+    template = load_template(cfg.MODEL.TEMPLATE)
+    torch.manual_seed(0)
+    return build_model(cfg, template).eval(), template
+
+
+def torch_outputs(model, regressor, size: int, images: torch.Tensor) -> dict:
+    with torch.no_grad():
+        return dict(zip(OUTPUT_NAMES, DecodingNetwork(model, regressor, size)(images)))
+
+
+def max_differences(network: OnnxNetwork, reference: dict, images: torch.Tensor) -> dict:
+    decoded = network(images)
+    return {name: (getattr(decoded, name) - reference[name]).abs().max().item() for name in OUTPUT_NAMES}
+
+
+@pytest.mark.parametrize("decoder", ["spiral", "cheb"])
+@pytest.mark.parametrize("name", ["cmr_sg", "cmr_pg", "cmr_g"])
+def test_random_init_variant_matches_torch_with_a_dynamic_batch(tmp_path, name, decoder):
+    model, template = small_model(name, decoder)
+    path = export_onnx(model, template.joint_regressor, SMALL_SIZE, tmp_path / "model.onnx")
+    graph = onnx.load(str(path))
+    onnx.checker.check_model(graph)
+    assert max(entry.version for entry in graph.opset_import if entry.domain in ("", "ai.onnx")) >= OPSET
+    network = OnnxNetwork(path, threads=1)
+    images = torch.randn(3, 3, SMALL_SIZE, SMALL_SIZE, generator=torch.Generator().manual_seed(1))  # exported with 2
+    reference = torch_outputs(model, template.joint_regressor, SMALL_SIZE, images)
+    differences = max_differences(network, reference, images)
+    # A random-init network's heatmaps are nearly flat, so the sub-pixel peak amplifies float32
+    # rounding (or flips the argmax): uv is checked against torch's decoding of the graph's heatmaps.
+    uv_difference = differences.pop("uv")
+    assert all(value <= TOLERANCE for value in differences.values()), differences
+    decoded = network(images)
+    uv, confidence = heatmaps_to_uv(decoded.heatmaps, SMALL_SIZE)
+    assert (uv - decoded.uv).abs().max() <= TOLERANCE, uv_difference
+    assert (confidence - decoded.confidence).abs().max() <= TOLERANCE
+
+
+@pytest.fixture(scope="module")
+def bundled_export(tmp_path_factory):
+    """(loaded bundled compact model, its ONNX network written by ``python -m cmr export --onnx``,
+    the bundled photos resized to its input)."""
+    path = tmp_path_factory.mktemp("onnx") / "compact.onnx"
+    assert main(["export", str(BUNDLED), "--onnx", str(path)]) == 0
+    loaded = open_run(BUNDLED, None, ["DEVICE", "cpu"])
+    size = loaded.cfg.MODEL.INPUT_SIZE
+    photos = sorted((REPO_ROOT / "cmr" / "assets" / "samples").glob("*_img.jpg"))[:4]
+    images = [cv2.resize(cv2.imread(str(photo))[:, :, ::-1], (size, size), interpolation=cv2.INTER_AREA)
+              for photo in photos]
+    return loaded, OnnxNetwork(path, threads=1), torch.as_tensor(np.stack([normalise_image(i) for i in images]))
+
+
+def test_bundled_compact_model_matches_torch_on_every_output(bundled_export):
+    loaded, network, images = bundled_export
+    reference = torch_outputs(loaded.model, loaded.template.joint_regressor, images.shape[-1], images)
+    differences = max_differences(network, reference, images)
+    assert all(value <= TOLERANCE for value in differences.values()), differences
+
+
+def test_predict_runs_the_onnx_network_in_place_of_the_model(bundled_export):
+    loaded, network, images = bundled_export
+    size = images.shape[-1]
+    K = np.tile(np.array([[size, 0, size / 2], [0, size, size / 2], [0, 0, 1]], dtype=np.float32), (len(images), 1, 1))
+    regressor, config = loaded.template.joint_regressor, RegistrationConfig.from_config(loaded.cfg.REGISTRATION)
+    by_torch = predict(loaded.model, images, K, regressor, config)
+    by_onnx = predict(network, images, K, regressor, config)
+    assert (by_onnx.vertices_relative - by_torch.vertices_relative).abs().max() <= TOLERANCE
+    assert (by_onnx.uv - by_torch.uv).abs().max() <= TOLERANCE
+    assert (by_onnx.vertices - by_torch.vertices).abs().max() <= 1e-3  # metres, after registration
