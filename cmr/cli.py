@@ -41,6 +41,7 @@ BENCHMARKS = {
     "hand_presence": "cmr.bench.hand_presence",
     "paths": "cmr.bench.paths",
     "real": "cmr.bench.real",
+    "fast": "cmr.bench.fast",
 }
 
 #: Errors reported as ``error: ...`` (exit 2) instead of a traceback.

@@ -136,6 +136,9 @@ _C.TEST.DATASET = "freihand"
 _C.TEST.CHECKPOINT = ""
 #: Write the 5-panel plot for the first N evaluation images.
 _C.TEST.NUM_PLOTS = 8
+#: Infer (demo, eval, Ge eval: cmr.engine.checkpoint.load_model) on cmr.models.fast's copy:
+#: BatchNorm folded, mesh operators precomputed, same outputs. Training keeps the plain model.
+_C.TEST.FAST_INFERENCE = True
 
 # ------------------------------------------------------------------ registration
 #: Every setting of cmr.registration.RegistrationConfig, with its one default (see its docstring).

@@ -157,13 +157,19 @@ class LoadedModel:
 
 def load_model(checkpoint: dict, path: str | os.PathLike, cfg: CfgNode,
                device: str | torch.device = "cpu") -> LoadedModel:
-    """Build ``cfg``'s model (from :func:`run_config`) and load the already read ``checkpoint``."""
+    """Build ``cfg``'s model (from :func:`run_config`) and load the already read ``checkpoint``;
+    with ``TEST.FAST_INFERENCE`` the returned network is its fast inference copy
+    (:func:`cmr.models.fast.prepare_for_inference`)."""
     from cmr.models.build import build_model, load_template
+    from cmr.models.fast import prepare_for_inference
 
     template = load_template(cfg.MODEL.TEMPLATE)
     model = build_model(cfg, template)
     load_weights(model, checkpoint, path, template)
-    return LoadedModel(model.to(device).eval(), template, cfg)
+    model = model.to(device).eval()
+    if cfg.TEST.FAST_INFERENCE:
+        model = prepare_for_inference(model)
+    return LoadedModel(model, template, cfg)
 
 
 def open_run(path: str | os.PathLike, config_path: str | None = None,

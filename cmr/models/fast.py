@@ -1,0 +1,213 @@
+"""A fast inference copy of any CMR model (:func:`prepare_for_inference`).
+
+The copy computes the same function as the eager model in ``eval`` mode (outputs agree within
+float32 rounding, about 1e-5), with:
+
+* every BatchNorm folded into the convolution before it (ResNet stems and blocks, their
+  downsample branches, the 2-D decoders' and reduce blocks' ``ConvBlock``);
+* each :class:`~cmr.models.mesh_decoder.ParallelDeblock` as one spiral gather and three
+  linear layers (the one-vertex shortcut is added into the weights of the three branches,
+  whose spirals all start with the vertex itself);
+* the sparse up-sampling as a dense (N_fine, N_coarse) matrix product;
+* each Chebyshev convolution (torch-geometric's ``ChebConv``, which rebuilds its Laplacian on
+  every call) as a precomputed dense (N, N) propagation matrix and one linear layer over the
+  K stacked Chebyshev terms;
+* optionally channels-last weights and ``torch.compile``.
+
+The original model is never modified: the work is done on a deep copy.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from cmr.models.mesh_decoder import ChebDeblock, ChebHead, ParallelDeblock
+from cmr.models.spiral import SparseUpsample
+
+#: (convolution, norm) attribute pairs of torchvision's ResNet blocks and of ResNetEncoder's stem.
+_CONV_NORM_PAIRS = (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"))
+
+
+def _fold_pair(parent: nn.Module, conv_name: str, norm_name: str) -> bool:
+    """Fold ``parent.<norm_name>`` into ``parent.<conv_name>`` if they are a Conv2d/BatchNorm2d pair."""
+    conv, norm = getattr(parent, conv_name, None), getattr(parent, norm_name, None)
+    if not (isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d)):
+        return False
+    setattr(parent, conv_name, fuse_conv_bn_eval(conv, norm))
+    setattr(parent, norm_name, nn.Identity())
+    return True
+
+
+def fold_batch_norms(model: nn.Module) -> int:
+    """Fold, in place, every BatchNorm2d that directly follows a Conv2d (eval-mode statistics).
+
+    Two patterns cover the CMR models: a Conv2d followed by a BatchNorm2d in an ``nn.Sequential``
+    (``ConvBlock``, ResNet downsample branches) and the ``convN``/``bnN`` attribute pairs of
+    ResNet blocks and stems. Returns how many were folded; raises if any BatchNorm is left.
+    """
+    folded = 0
+    for module in list(model.modules()):
+        if isinstance(module, nn.Sequential):
+            names = list(module._modules)
+            for first, second in zip(names, names[1:]):
+                folded += _fold_pair(module, first, second)
+        for conv_name, norm_name in _CONV_NORM_PAIRS:
+            folded += _fold_pair(module, conv_name, norm_name)
+    left = [name for name, module in model.named_modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+    if left:
+        raise ValueError(f"BatchNorm layers not after a convolution, cannot fold: {left[:5]}")
+    return folded
+
+
+class DenseUpsample(nn.Module):
+    """``y[b] = U @ x[b]`` with the up-sampling matrix stored dense.
+
+    Args:
+        upsample: the :class:`~cmr.models.spiral.SparseUpsample` to replace.
+    """
+
+    def __init__(self, upsample: SparseUpsample) -> None:
+        super().__init__()
+        matrix = torch.zeros(upsample.num_fine, upsample.num_coarse, dtype=upsample.values.dtype,
+                             device=upsample.values.device)
+        matrix.index_put_((upsample.rows, upsample.cols), upsample.values, accumulate=True)
+        self.register_buffer("matrix", matrix, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, N_coarse, C) -> (B, N_fine, C)."""
+        return torch.matmul(self.matrix.to(x.dtype), x)
+
+
+class FastParallelDeblock(nn.Module):
+    """:class:`~cmr.models.mesh_decoder.ParallelDeblock` with one gather and no shortcut layer.
+
+    The three branches use prefixes of one spiral, so the full gather's first ``l * C_in``
+    columns are the ``l``-vertex gather (neighbour-major layout); the shortcut reads the first
+    vertex only, so its weight rows are added into the first ``C_in`` columns of each branch.
+
+    Args:
+        deblock: the ParallelDeblock to replace (its weights are copied, not shared).
+    """
+
+    def __init__(self, deblock: ParallelDeblock) -> None:
+        super().__init__()
+        self.upsample = DenseUpsample(deblock.upsample)
+        self.register_buffer("indices", deblock.spiral_full.indices.view(-1).clone(), persistent=False)
+        self.num_vertices = deblock.spiral_full.num_vertices
+        self.in_channels = deblock.spiral_full.in_channels
+        shortcut = deblock.shortcut.linear
+        branches, start = [], 0
+        for conv in (deblock.spiral_full, deblock.spiral_two_thirds, deblock.spiral_one_third):
+            stop = start + conv.out_channels
+            linear = copy.deepcopy(conv.linear)
+            with torch.no_grad():
+                linear.weight[:, : self.in_channels] += shortcut.weight[start:stop]
+                linear.bias += shortcut.bias[start:stop]
+            branches.append(linear)
+            start = stop
+        self.branches = nn.ModuleList(branches)
+        self.widths = [linear.in_features for linear in branches]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, N_coarse, C_in) -> (B, N_fine, C_out)."""
+        x = self.upsample(x)
+        gathered = x.index_select(1, self.indices).view(x.shape[0], self.num_vertices, -1)
+        parts = [linear(gathered[..., :width]) for linear, width in zip(self.branches, self.widths)]
+        return torch.relu(torch.cat(parts, dim=-1))
+
+
+class DenseChebConv(nn.Module):
+    """A torch-geometric ``ChebConv`` on a fixed graph, with its propagation matrix precomputed.
+
+    ``out = sum_k T_k(L) x W_k + b`` with ``T_0 x = x``, ``T_1 x = L x``,
+    ``T_k x = 2 L T_{k-1} x - T_{k-2} x``; the K weights are stacked into one linear layer.
+
+    Args:
+        conv: the ChebConv to replace.
+        edge_index: (2, E) the graph it is applied on.
+        num_vertices: N.
+    """
+
+    def __init__(self, conv: nn.Module, edge_index: torch.Tensor, num_vertices: int) -> None:
+        super().__init__()
+        identity = torch.eye(num_vertices, dtype=conv.lins[0].weight.dtype, device=edge_index.device)
+        with torch.no_grad():
+            index, norm = conv.__norm__(edge_index, num_vertices, None, conv.normalization, None, identity.dtype)
+            propagation = conv.propagate(index, x=identity, norm=norm)  # (N, N): L @ I
+        self.register_buffer("propagation", propagation, persistent=False)
+        weights = [lin.weight for lin in conv.lins]
+        self.order = len(weights)
+        self.linear = nn.Linear(sum(w.shape[1] for w in weights), weights[0].shape[0], bias=conv.bias is not None)
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.cat(weights, dim=1))
+            if conv.bias is not None:
+                self.linear.bias.copy_(conv.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, N, C_in) -> (B, N, C_out)."""
+        propagation = self.propagation.to(x.dtype)
+        terms = [x]
+        if self.order > 1:
+            terms.append(torch.matmul(propagation, x))
+        for _ in range(2, self.order):
+            terms.append(2 * torch.matmul(propagation, terms[-1]) - terms[-2])
+        return self.linear(torch.cat(terms, dim=-1))
+
+
+class FastChebDeblock(nn.Module):
+    """:class:`~cmr.models.mesh_decoder.ChebDeblock` with dense up-sampling and propagation.
+
+    Args:
+        deblock: the ChebDeblock to replace.
+    """
+
+    def __init__(self, deblock: ChebDeblock) -> None:
+        super().__init__()
+        self.upsample = DenseUpsample(deblock.upsample)
+        self.conv = DenseChebConv(deblock.conv, deblock.edge_index, deblock.upsample.num_fine)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, N_coarse, C_in) -> (B, N_fine, C_out)."""
+        return torch.relu(self.conv(self.upsample(x)))
+
+
+def _replace_mesh_operators(model: nn.Module) -> None:
+    """Swap the mesh decoder's operators for their precomputed forms, in place."""
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, ParallelDeblock):
+                setattr(parent, name, FastParallelDeblock(child))
+            elif isinstance(child, ChebDeblock):
+                setattr(parent, name, FastChebDeblock(child))
+            elif isinstance(child, ChebHead):  # (B, N, C) -> (B, N, 3), N from its graph
+                setattr(parent, name, DenseChebConv(child.conv, child.edge_index, int(child.edge_index.max()) + 1))
+
+
+def prepare_for_inference(model: nn.Module, channels_last: bool = False, compile: bool = False) -> nn.Module:
+    """A fast inference copy of a CMR model; ``model`` itself is left untouched.
+
+    Args:
+        model: any CMR variant (CMR-SG, CMR-PG, CMR-G; spiral or Chebyshev decoder), either
+            template layout; its BatchNorm running statistics are used (eval mode).
+        channels_last: convert the convolution weights to channels-last memory format (the
+            activations follow). On the 2-core CPUs this was measured slower; try it on others.
+        compile: wrap the copy in ``torch.compile`` (needs a C++ compiler on CPU; compiles on
+            the first call of every new input shape).
+
+    Returns:
+        the copy in eval mode with gradients off: same inputs, (B, 3, H, W) images in [-1, 1],
+        and the same output dict as the model (see :mod:`cmr.models.outputs`).
+    """
+    fast = copy.deepcopy(model).eval()
+    fold_batch_norms(fast)
+    _replace_mesh_operators(fast)
+    fast.requires_grad_(False)
+    if channels_last:
+        fast = fast.to(memory_format=torch.channels_last)
+    if compile:
+        fast = torch.compile(fast, dynamic=False)
+    return fast
