@@ -41,7 +41,9 @@ BENCHMARKS = {
     "hand_presence": "cmr.bench.hand_presence",
     "paths": "cmr.bench.paths",
     "real": "cmr.bench.real",
+    "onnx": "cmr.bench.onnx",
     "fast": "cmr.bench.fast",
+    "video": "cmr.bench.video",
 }
 
 #: Errors reported as ``error: ...`` (exit 2) instead of a traceback.

@@ -242,7 +242,8 @@ _C.FITTING.JOINT_LIMITS = True
 
 # ------------------------------------------------------------------ demo
 _C.DEMO = CN()
-#: Folder of input images (each with an optional <stem>_K.npy); default: the bundled samples.
+#: Folder of input photos (each with an optional <stem>_K.npy), a video file, or a camera index
+#: ('0'; cmr.engine.video); default: the bundled samples.
 _C.DEMO.INPUT = "cmr/assets/samples"
 #: Output folder ('' = <OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>/demo).
 _C.DEMO.OUTPUT = ""
@@ -255,6 +256,21 @@ _C.DEMO.SIDE = "auto"
 #: Re-crops after the whole-image pass: each frames the hand found in the previous pass with
 #: the model's crop policy (cmr.engine.hands.predict_side; the first pass is the detector's keypoint crop).
 _C.DEMO.PASSES = 2
+#: Network backend: 'torch' (the checkpoint's model) or 'onnx': the graph at DEMO.ONNX, written by
+#: `python -m cmr export CHECKPOINT --onnx OUT.onnx`, in onnxruntime (cmr.models.onnx_graph).
+_C.DEMO.BACKEND = "torch"
+_C.DEMO.ONNX = ""
+
+# ------------------------------------------------------------------ video (the demo on a video)
+_C.VIDEO = CN()
+#: Run the whole detector every this many frames (new hands); tracked hands are followed between.
+_C.VIDEO.REDETECT_EVERY = 15
+#: One Euro filter of each track's mesh and joints: cutoff (Hz) of a still hand, and the cutoff
+#: added per m/s of speed (cmr.engine.smoothing).
+_C.VIDEO.MIN_CUTOFF_HZ = 1.0
+_C.VIDEO.BETA = 2.0
+#: Stop after this many frames (0: the whole video; a camera runs until interrupted).
+_C.VIDEO.MAX_FRAMES = 0
 
 # ------------------------------------------------------------------ run
 #: Version of the configuration's keys; stored configurations of older versions are upgraded

@@ -144,9 +144,18 @@ class HandDetector:
 
     def _hand(self, image: np.ndarray, palm: Palm) -> HandDetection | None:
         """The hand around one palm, or None when the landmark network sees no hand there."""
-        roi = roi_from_palm(palm)
+        return self._hand_in(image, roi_from_palm(palm), self.config.refine_passes, palm.score)
+
+    def follow(self, image: np.ndarray, keypoints: np.ndarray, palm_score: float = 1.0) -> HandDetection | None:
+        """The hand near (21, 2) keypoints of an earlier frame (video tracking, no palm search):
+        one landmark pass re-cropped around them; None when the hand is gone. ``palm_score``
+        is carried over from the detection that started the track."""
+        return self._hand_in(image, roi_from_keypoints(np.asarray(keypoints, dtype=np.float64)), 0, palm_score)
+
+    def _hand_in(self, image: np.ndarray, roi: Roi, refine_passes: int, palm_score: float) -> HandDetection | None:
+        """The hand in a region, re-cropped ``refine_passes`` times, or None below ``hand_score``."""
         marks, disagreement = self.landmarks(image, roi)
-        for _ in range(self.config.refine_passes):
+        for _ in range(refine_passes):
             if marks.presence < self.config.hand_score:
                 break
             roi = roi_from_keypoints(marks.keypoints)
@@ -158,6 +167,5 @@ class HandDetector:
         return HandDetection(
             box=np.concatenate([marks.keypoints.min(axis=0), marks.keypoints.max(axis=0)]),
             side="right" if right else "left", handedness=marks.right if right else 1.0 - marks.right,
-            score=marks.presence, palm_score=palm.score, keypoints=marks.keypoints, confidence=confidence,
+            score=marks.presence, palm_score=palm_score, keypoints=marks.keypoints, confidence=confidence,
             depth=marks.depth, world=marks.world)
-

@@ -18,6 +18,7 @@ trained with (:func:`load_model`).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import warnings
@@ -34,7 +35,7 @@ from cmr.fileio import atomic_write_bytes
 
 #: Config sections that describe how a model is used, not what it is: a checkpoint's values for
 #: them are ignored in favour of the current defaults (and the user's settings).
-RUNTIME_SECTIONS = ("DEMO", "TEST", "REGISTRATION", "DETECTOR", "FITTING", "DEVICE", "NUM_THREADS")
+RUNTIME_SECTIONS = ("DEMO", "TEST", "REGISTRATION", "DETECTOR", "FITTING", "VIDEO", "DEVICE", "NUM_THREADS")
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
@@ -182,7 +183,28 @@ def open_run(path: str | os.PathLike, config_path: str | None = None,
     cfg = run_config(checkpoint, path, config_path, overrides)
     if cfg.NUM_THREADS > 0:
         torch.set_num_threads(cfg.NUM_THREADS)
-    return load_model(checkpoint, path, cfg, resolve_device(cfg.DEVICE))
+    return with_backend(load_model(checkpoint, path, cfg, resolve_device(cfg.DEVICE)))
+
+
+def with_backend(loaded: LoadedModel) -> LoadedModel:
+    """``loaded`` with the network of ``DEMO.BACKEND``: the torch model ('torch'), or the exported
+    graph at ``DEMO.ONNX`` in onnxruntime ('onnx'; :class:`cmr.models.onnx_graph.OnnxNetwork`,
+    which :func:`cmr.models.prediction.predict` runs in place of the model, on the CPU)."""
+    cfg = loaded.cfg
+    if cfg.DEMO.BACKEND == "torch":
+        return loaded
+    if cfg.DEMO.BACKEND != "onnx":
+        raise ValueError(f"unknown DEMO.BACKEND {cfg.DEMO.BACKEND!r}; choose 'torch' or 'onnx'")
+    if not cfg.DEMO.ONNX:
+        raise ValueError("DEMO.BACKEND onnx needs DEMO.ONNX, a graph written by "
+                         "`python -m cmr export CHECKPOINT --onnx OUT.onnx`")
+    from cmr.models.onnx_graph import OnnxNetwork
+
+    network = OnnxNetwork(resolve_path(cfg.DEMO.ONNX), max(cfg.NUM_THREADS, 0))
+    if network.input_size != cfg.MODEL.INPUT_SIZE:
+        raise ValueError(f"{cfg.DEMO.ONNX} takes {network.input_size}-px inputs but the checkpoint's model "
+                         f"{cfg.MODEL.INPUT_SIZE}-px ones: export the graph from this checkpoint")
+    return dataclasses.replace(loaded, model=network)
 
 
 def export_checkpoint(source: str | os.PathLike, destination: str | os.PathLike, half: bool = True) -> Path:

@@ -44,7 +44,8 @@ from cmr.engine.checkpoint import LoadedModel, open_run
 from cmr.engine.command import NothingProduced, add_config_arguments, flag_overrides
 from cmr.engine.demo_outputs import HandOutput, fit_of, side_faces, write_contact_sheet, write_hand, write_photo
 from cmr.engine.hands import HandSettings, predict_hands
-from cmr.engine.inputs import InputImage, list_inputs, load_input, output_ids
+from cmr.engine.inputs import VIDEO_SUFFIXES, InputImage, list_inputs, load_input, output_ids
+from cmr.engine.video import run_video
 from cmr.engine.runs import run_dir
 from cmr.fileio import OutputFolder
 
@@ -79,7 +80,10 @@ class PhotoPipeline:
 
     def hands(self, item: InputImage) -> list[HandOutput]:
         """Every hand of a photo, most confident first (empty when none is found)."""
-        detections = self.detector.detect(item.image)
+        return self.predict(item, self.detector.detect(item.image))
+
+    def predict(self, item: InputImage, detections: list) -> list[HandOutput]:
+        """The hands of a photo given by their detections (:class:`cmr.detection.HandDetection`)."""
         if not detections:
             return []
         predicted = predict_hands(self.loaded.model, [item.image] * len(detections), [item.K] * len(detections),
@@ -97,9 +101,13 @@ def run_demo(cfg, loaded: LoadedModel) -> DemoSummary:
     Output folder: ``DEMO.OUTPUT``, else ``<run folder>/demo``. Raises :class:`NothingProduced`
     when no photo gave a mesh.
     """
-    paths = list_inputs(resolve_path(cfg.DEMO.INPUT))
+    source = str(cfg.DEMO.INPUT)
+    folder_path = resolve_path(cfg.DEMO.OUTPUT) if cfg.DEMO.OUTPUT else run_dir(cfg) / "demo"
+    if source.isdigit() or Path(source).suffix.lower() in VIDEO_SUFFIXES:
+        return _run_video(source if source.isdigit() else str(resolve_path(source)), cfg, loaded, folder_path)
+    paths = list_inputs(resolve_path(source))
     pipeline = PhotoPipeline(cfg, loaded)
-    folder = OutputFolder(resolve_path(cfg.DEMO.OUTPUT) if cfg.DEMO.OUTPUT else run_dir(cfg) / "demo")
+    folder = OutputFolder(folder_path)
     summary, ids, tiles = DemoSummary(folder.path), output_ids(paths), []
     mask_threshold = pipeline.settings.registration.mask_threshold
     for path in tqdm(paths, desc="demo", unit="photo", file=sys.stderr):
@@ -126,11 +134,26 @@ def run_demo(cfg, loaded: LoadedModel) -> DemoSummary:
     return summary
 
 
+def _run_video(source: str, cfg, loaded: LoadedModel, folder_path: Path) -> DemoSummary:
+    """The demo on a video file or camera (:mod:`cmr.engine.video`)."""
+    if not source.isdigit() and not Path(source).is_file():
+        raise FileNotFoundError(f"demo input video not found: {source}")
+    folder = OutputFolder(folder_path)
+    result = run_video(source, PhotoPipeline(cfg, loaded), folder, cfg)
+    jitter = result["jitter"]
+    print(f"demo: {result['frames']} frame(s) of {result['video']}: {result['hands']} hand(s) in {result['tracks']} "
+          f"track(s); jitter raw {jitter['raw_mm']} / smoothed {jitter['smoothed_mm']} mm per frame^2, in {folder.path}")
+    if not result["hands"]:
+        raise NothingProduced(f"no hand found in {source}")
+    return DemoSummary(folder.path, [result["video"]], result["hands"])
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The demo's flags (each one sugar for a config override) and ``--config`` / overrides."""
     parser.add_argument("--checkpoint", default=None,
                         help=f"model checkpoint (DEMO.CHECKPOINT; default {BUNDLED_CHECKPOINT.relative_to(REPO_ROOT)})")
-    parser.add_argument("--input", default=None, help="photo folder (DEMO.INPUT; default: the bundled samples)")
+    parser.add_argument("--input", default=None,
+                        help="photo folder, video file or camera index (DEMO.INPUT; default: the bundled samples)")
     parser.add_argument("--output", default=None,
                         help="output folder (DEMO.OUTPUT; default <OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>/demo)")
     sides = parser.add_mutually_exclusive_group()
@@ -150,7 +173,8 @@ FLAGS = {"checkpoint": "DEMO.CHECKPOINT", "input": "DEMO.INPUT", "output": "DEMO
 
 def run(args: argparse.Namespace) -> int:
     """Build the run's one configuration from the checkpoint, the file and the flags; run."""
-    overrides = flag_overrides(args, FLAGS, paths=("checkpoint", "input", "output"))
+    camera = args.input is not None and args.input.isdigit()  # a camera index, not a path
+    overrides = flag_overrides(args, FLAGS, paths=("checkpoint", "output") + (() if camera else ("input",)))
     path = resolve_path(load_cfg(args.config, overrides).DEMO.CHECKPOINT)  # before the weights' config
     loaded = open_run(path, args.config, overrides)
     run_demo(loaded.cfg, loaded)

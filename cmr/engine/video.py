@@ -1,0 +1,184 @@
+"""The demo on a video (a file, or a webcam given by its index): hands tracked from frame to
+frame, their camera-space meshes smoothed over time.
+
+Each frame: every tracked hand is followed by one landmark pass around its keypoints of the
+previous frame (:meth:`cmr.detection.HandDetector.follow`, no palm search); a hand that is not
+found there is dropped, and the whole detector runs on the first frame, whenever no hand is
+tracked and every ``VIDEO.REDETECT_EVERY`` frames, a hand it finds away from the tracked ones
+starting a new track. The hands are predicted and fitted as in a photo (:mod:`cmr.engine.hands`),
+then each track's camera-space mesh, joints and translation pass through a One Euro filter
+(:mod:`cmr.engine.smoothing`; ``VIDEO.*``). Written into the demo's output folder, with ``<v>``
+the video's stem:
+
+* ``<v>_overlay.mp4``: the frames with every hand's smoothed mesh;
+* ``<v>_<frame>.json`` per frame: per hand its track, side, detector score and keypoints, the
+  smoothed and raw camera-space joints (metres; the wrist is the first);
+* ``<v>_video.json``: frames, tracks, hands, and the jitter (mean joint acceleration, mm per
+  frame^2) of the raw and the smoothed joints.
+
+K comes from ``<v>_K.npy`` beside the file, else from ``DEMO.FOV``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from cmr.detection import HandDetection, HandDetector
+from cmr.detection.palm import box_iou
+from cmr.engine.demo_outputs import HandOutput, photo_overlay
+from cmr.engine.inputs import InputImage, read_intrinsics
+from cmr.engine.smoothing import OneEuroFilter, jitter
+from cmr.fileio import OutputFolder, atomic_write_json
+
+MM_PER_M = 1000.0
+#: Frame rate assumed when the video does not say (webcams).
+DEFAULT_FPS = 30.0
+
+
+@dataclass
+class Track:
+    """One hand followed over frames: id, last keypoints (21, 2) px, the palm score it started
+    with, One Euro filters of its mesh, joints and translation, and its joints per frame (raw
+    and smoothed, metres)."""
+
+    id: int
+    keypoints: np.ndarray
+    palm_score: float
+    filters: tuple
+    raw: list = field(default_factory=list)
+    smoothed: list = field(default_factory=list)
+
+
+class HandTracker:
+    """Tracks of a video (see the module docstring)."""
+
+    def __init__(self, detector: HandDetector, redetect_every: int, make_filters) -> None:
+        self.detector, self.redetect_every, self.make_filters = detector, redetect_every, make_filters
+        self.tracks: list[Track] = []
+        self.finished: list[Track] = []
+        self._next_id, self._frame = 0, 0
+
+    def update(self, image: np.ndarray) -> list[tuple[Track, HandDetection]]:
+        """The hands of the next frame, each with its track."""
+        followed = []
+        for track in self.tracks:
+            hand = self.detector.follow(image, track.keypoints, track.palm_score)
+            (followed.append((track, hand)) if hand is not None else self.finished.append(track))
+        self.tracks = [track for track, _ in followed]
+        if not self.tracks or self._frame % self.redetect_every == 0:
+            for hand in self.detector.detect(image):
+                if not any(box_iou(hand.box, other.box[None])[0] > self.detector.config.duplicate_iou
+                           for _, other in followed):
+                    track = Track(self._next_id, hand.keypoints, hand.palm_score, self.make_filters())
+                    self._next_id += 1
+                    self.tracks.append(track)
+                    followed.append((track, hand))
+        for track, hand in followed:
+            track.keypoints = hand.keypoints
+        self._frame += 1
+        return followed
+
+
+def open_video(source: str) -> tuple[cv2.VideoCapture, str, float]:
+    """An opened capture of a video file or webcam index, its name and its frame rate."""
+    camera = source.isdigit() and not Path(source).exists()
+    capture = cv2.VideoCapture(int(source) if camera else source)
+    if not capture.isOpened():
+        raise ValueError(f"{source}: not a readable video" + (" camera" if camera else " file"))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    return capture, f"camera{source}" if camera else Path(source).stem, fps if fps and fps > 0 else DEFAULT_FPS
+
+
+def _smooth(track: Track, hand: HandOutput) -> HandOutput:
+    """The hand with its track's smoothed mesh (the fitted one when fitted); records the joints."""
+    mesh_filter, joint_filter = track.filters
+    joints = hand.fit["joints"] if hand.fit is not None else hand.prediction.joints
+    smoothed_joints = joint_filter(joints)
+    track.raw.append(np.asarray(joints, dtype=np.float64))
+    track.smoothed.append(smoothed_joints)
+    vertices = mesh_filter(hand.vertices)
+    fit = dict(hand.fit or {}, vertices=vertices, joints=smoothed_joints)
+    return HandOutput(hand.detection, hand.side, hand.prediction, hand.faces, hand.detector_joints, fit)
+
+
+def _frame_record(index: int, fps: float, tracked: list[tuple[Track, HandOutput, HandOutput]]) -> dict:
+    rounded = lambda a: np.round(np.asarray(a, dtype=np.float64), 5).tolist()  # noqa: E731
+    return {"frame": index, "time_s": round(index / fps, 4), "hands": [
+        {"track": track.id, "side": raw.side, "score": round(raw.detection.score, 4),
+         "keypoints_px": np.round(raw.detection.keypoints, 2).tolist(),
+         "joints_camera_m": rounded(smooth.fit["joints"]), "joints_camera_raw_m": rounded(track.raw[-1]),
+         "wrist_camera_m": rounded(smooth.fit["joints"][0])} for track, raw, smooth in tracked]}
+
+
+def jitter_summary(tracks: list[Track]) -> dict:
+    """Mean jitter (mm per frame^2) of the raw and smoothed joints over tracks of 3+ frames."""
+    long = [track for track in tracks if len(track.raw) >= 3]
+    mean = lambda values: float(np.mean(values)) if values else None  # noqa: E731
+    return {"raw_mm": mean([jitter(np.stack(t.raw)) * MM_PER_M for t in long]),
+            "smoothed_mm": mean([jitter(np.stack(t.smoothed)) * MM_PER_M for t in long])}
+
+
+class VideoWriter:
+    """An MP4 written to a temporary name and moved into place when complete."""
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int]) -> None:
+        self.path, self.partial = path, path.with_name(f".{path.stem}.partial{path.suffix}")
+        self.writer = cv2.VideoWriter(str(self.partial), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        if not self.writer.isOpened():
+            raise ValueError(f"{path}: OpenCV cannot write an MP4 video here")
+
+    def write(self, image_rgb: np.ndarray) -> None:
+        self.writer.write(np.ascontiguousarray(image_rgb[:, :, ::-1]))
+
+    def close(self) -> None:
+        self.writer.release()
+        os.replace(self.partial, self.path)
+
+
+def run_video(source: str, pipeline, folder: OutputFolder, cfg) -> dict:
+    """Track, predict, smooth and write every frame of a video (see the module docstring);
+    ``pipeline`` is the demo's :class:`cmr.engine.demo.PhotoPipeline`. Returns the summary."""
+    capture, name, fps = open_video(source)
+    video_cfg = cfg.VIDEO
+    make_filters = lambda: tuple(OneEuroFilter(fps, float(video_cfg.MIN_CUTOFF_HZ), float(video_cfg.BETA))  # noqa: E731
+                                 for _ in range(2))
+    tracker = HandTracker(pipeline.detector, int(video_cfg.REDETECT_EVERY), make_filters)
+    writer, index, hands_seen = None, 0, 0
+    overlay_path = folder.path / f"{name}_overlay.mp4"
+    folder.record(overlay_path, folder.path / f"{name}_video.json")
+    with tqdm(desc=name, unit="frame", file=sys.stderr) as progress:
+        while int(video_cfg.MAX_FRAMES) <= 0 or index < int(video_cfg.MAX_FRAMES):
+            ok, frame = capture.read()
+            if not ok:
+                break
+            image = np.ascontiguousarray(frame[:, :, ::-1])
+            if writer is None:
+                K, source_of_K = read_intrinsics(Path(source), image.shape[1], image.shape[0], float(cfg.DEMO.FOV))
+                writer = VideoWriter(overlay_path, fps, (image.shape[1], image.shape[0]))
+            item = InputImage(f"{name}#{index}", f"{name}_{index:06d}", image, K, source_of_K)
+            followed = tracker.update(image)
+            raw_hands = pipeline.predict(item, [hand for _, hand in followed])
+            tracked = [(track, raw, _smooth(track, raw)) for (track, _), raw in zip(followed, raw_hands)]
+            writer.write(photo_overlay(item, [smooth for _, _, smooth in tracked]) if tracked else image)
+            record = folder.path / f"{item.id}.json"
+            folder.record(record)
+            atomic_write_json(record, _frame_record(index, fps, tracked))
+            hands_seen += len(tracked)
+            index += 1
+            progress.update()
+    capture.release()
+    if writer is None:
+        raise ValueError(f"{source}: no frame could be read")
+    writer.close()
+    tracks = tracker.finished + tracker.tracks
+    summary = {"video": name, "frames": index, "fps": fps, "K_source": source_of_K, "hands": hands_seen,
+               "tracks": len(tracks), "jitter": jitter_summary(tracks)}
+    atomic_write_json(folder.path / f"{name}_video.json", summary)
+    return summary
