@@ -69,7 +69,7 @@ def test_random_init_variant_matches_torch_with_a_dynamic_batch(tmp_path, name, 
 @pytest.fixture(scope="module")
 def bundled_export(tmp_path_factory):
     """(loaded bundled compact model, its ONNX network written by ``python -m cmr export --onnx``,
-    the bundled photos resized to its input)."""
+    the bundled photos resized to its input, the graph's path)."""
     path = tmp_path_factory.mktemp("onnx") / "compact.onnx"
     assert main(["export", str(BUNDLED), "--onnx", str(path)]) == 0
     loaded = open_run(BUNDLED, None, ["DEVICE", "cpu"])
@@ -77,18 +77,19 @@ def bundled_export(tmp_path_factory):
     photos = sorted((REPO_ROOT / "cmr" / "assets" / "samples").glob("*_img.jpg"))[:4]
     images = [cv2.resize(cv2.imread(str(photo))[:, :, ::-1], (size, size), interpolation=cv2.INTER_AREA)
               for photo in photos]
-    return loaded, OnnxNetwork(path, threads=1), torch.as_tensor(np.stack([normalise_image(i) for i in images]))
+    images = torch.as_tensor(np.stack([normalise_image(image) for image in images]))
+    return loaded, OnnxNetwork(path, threads=1), images, path
 
 
 def test_bundled_compact_model_matches_torch_on_every_output(bundled_export):
-    loaded, network, images = bundled_export
+    loaded, network, images, _ = bundled_export
     reference = torch_outputs(loaded.model, loaded.template.joint_regressor, images.shape[-1], images)
     differences = max_differences(network, reference, images)
     assert all(value <= TOLERANCE for value in differences.values()), differences
 
 
 def test_predict_runs_the_onnx_network_in_place_of_the_model(bundled_export):
-    loaded, network, images = bundled_export
+    loaded, network, images, _ = bundled_export
     size = images.shape[-1]
     K = np.tile(np.array([[size, 0, size / 2], [0, size, size / 2], [0, 0, 1]], dtype=np.float32), (len(images), 1, 1))
     regressor, config = loaded.template.joint_regressor, RegistrationConfig.from_config(loaded.cfg.REGISTRATION)
@@ -97,3 +98,17 @@ def test_predict_runs_the_onnx_network_in_place_of_the_model(bundled_export):
     assert (by_onnx.vertices_relative - by_torch.vertices_relative).abs().max() <= TOLERANCE
     assert (by_onnx.uv - by_torch.uv).abs().max() <= TOLERANCE
     assert (by_onnx.vertices - by_torch.vertices).abs().max() <= 1e-3  # metres, after registration
+
+
+def test_demo_backend_key_loads_the_exported_graph(bundled_export, tmp_path):
+    _, _, images, path = bundled_export
+    loaded = open_run(BUNDLED, None, ["DEVICE", "cpu", "DEMO.BACKEND", "onnx", "DEMO.ONNX", str(path)])
+    assert isinstance(loaded.model, OnnxNetwork) and loaded.model.input_size == images.shape[-1]
+    with pytest.raises(ValueError, match="DEMO.ONNX"):
+        open_run(BUNDLED, None, ["DEVICE", "cpu", "DEMO.BACKEND", "onnx"])
+    with pytest.raises(ValueError, match="DEMO.BACKEND"):
+        open_run(BUNDLED, None, ["DEVICE", "cpu", "DEMO.BACKEND", "tensorrt"])
+    model, template = small_model("cmr_g", "spiral")
+    other = export_onnx(model, template.joint_regressor, SMALL_SIZE, tmp_path / "small.onnx")
+    with pytest.raises(ValueError, match="32-px inputs"):
+        open_run(BUNDLED, None, ["DEVICE", "cpu", "DEMO.BACKEND", "onnx", "DEMO.ONNX", str(other)])

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--float32", action="store_true", help="keep float32 weights")
     parser.add_argument("--onnx", type=Path, metavar="OUT.onnx",
                         help="also write the network + output decoding as an ONNX graph (dynamic batch, "
-                             "opset 17)")
+                             "opset 17; the demo runs it with DEMO.BACKEND onnx DEMO.ONNX OUT.onnx)")
 
 
 def run(args: argparse.Namespace) -> int:
