@@ -5,7 +5,9 @@ by :func:`cmr.models.fast.prepare_for_inference`), warmed up once, then timed in
 repeats (eager, fast, eager, fast, ...) under ``torch.inference_mode`` on random images, so
 both see the same machine load. The table gives the median images/s of each, the ratio of the
 medians and the spread of the per-repeat ratios (min-max), a measure of the noise. It also
-prints the largest |fast - eager| over all outputs of one timed input.
+prints the largest |fast - eager| over all outputs of the timed inputs. ``--clock cpu`` times
+the process's CPU time instead of the wall clock: on a CPU shared with other jobs it counts only
+this process's work (with ``--threads 1`` it is then the single-core cost, stable under load).
 
 Run ``python -m cmr bench fast``; ``--help`` lists options.
 """
@@ -49,20 +51,25 @@ def _max_difference(expected: dict, actual: dict) -> float:
     return largest
 
 
-def _timed(model, images) -> tuple[float, dict]:
-    """(seconds, outputs) of one forward pass."""
+#: ``--clock`` choice -> timer (seconds).
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def _timed(model, images, clock) -> tuple[float, dict]:
+    """(seconds by ``clock``, outputs) of one forward pass."""
     import torch
 
     if images.is_cuda:
         torch.cuda.synchronize()
-    start = time.perf_counter()
+    start = clock()
     outputs = model(images)
     if images.is_cuda:
         torch.cuda.synchronize()
-    return time.perf_counter() - start, outputs
+    return clock() - start, outputs
 
 
-def measure(model_name: str, batch: int, repeats: int, device: str, compile: bool = False) -> FastResult:
+def measure(model_name: str, batch: int, repeats: int, device: str, compile: bool = False,
+            clock: str = "wall") -> FastResult:
     """Time the eager model and its fast copy on (batch, 3, S, S) random images, interleaved."""
     import torch
 
@@ -79,8 +86,8 @@ def measure(model_name: str, batch: int, repeats: int, device: str, compile: boo
     with torch.inference_mode():
         fast(images), eager(images)  # warm-up (and compilation)
         for _ in range(repeats):
-            eager_seconds, expected = _timed(eager, images)
-            fast_seconds, actual = _timed(fast, images)
+            eager_seconds, expected = _timed(eager, images, CLOCKS[clock])
+            fast_seconds, actual = _timed(fast, images, CLOCKS[clock])
             eager_times.append(eager_seconds)
             fast_times.append(fast_seconds)
             difference = max(difference, _max_difference(expected, actual))
@@ -110,6 +117,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="interleaved timed passes of each form")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="wall clock, or this process's CPU time (robust on a shared CPU)")
     parser.add_argument("--compile", action="store_true",
                         help="also torch.compile the fast copy (minutes of compilation per shape on CPU)")
 
@@ -120,9 +129,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch threads: {torch.get_num_threads()}, device: {args.device}", flush=True)
+    print(f"torch threads: {torch.get_num_threads()}, device: {args.device}, clock: {args.clock}", flush=True)
     print(HEADER, flush=True)
     for model_name in args.models:
         for batch in args.batch_sizes:
-            print(format_row(measure(model_name, batch, args.repeats, args.device, args.compile)), flush=True)
+            print(format_row(measure(model_name, batch, args.repeats, args.device, args.compile, args.clock)), flush=True)
     return 0
