@@ -10,8 +10,8 @@
   root-relative MPJPE and PA-MPJPE (mm); then the time per hand of the detector, the model
   with registration, and the fit.
 * ``--folder``: any photos (searched recursively), through the demo's pipeline with the
-  field-of-view K: how many contain a hand, hands per photo, sides, and the time of the
-  detector per photo and of the model and the fit per hand.
+  demo's K (K file, EXIF, else ``DEMO.FOV``): how many contain a hand, hands per photo, sides,
+  and the time of the detector per photo and of the model and the fit per hand.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from cmr.engine.checkpoint import open_run
 from cmr.engine.demo import BUNDLED_CHECKPOINT
 from cmr.engine.ge_eval import BATCH_SIZE, predict_ge, stage_joints
 from cmr.engine.hands import HandSettings, predict_and_fit
-from cmr.engine.inputs import IMAGE_SUFFIXES
+from cmr.engine.inputs import IMAGE_SUFFIXES, read_intrinsics
 from cmr.evaluation.ge_real import ge_joint_scores, mean_pose_baseline
 from cmr.fileio import read_rgb
-from cmr.geometry.camera import intrinsics_from_fov, project_points
+from cmr.geometry.camera import project_points
 
 DESCRIPTION = __doc__.split("\n\n")[0]
 COLUMNS = (("found", "detection_rate", ".3f"), ("2D px", "uv_error_px", ".2f"), ("cam mm", "camera_mpjpe_mm", ".1f"),
@@ -96,7 +96,7 @@ def bench_folder(folder: Path, checkpoint: Path, overrides: list[str]) -> None:
             chosen = [hand for hand in hands if settings.side_of(hand) == side]
             sides[side] += len(chosen)
             if chosen:
-                K = intrinsics_from_fov(image.shape[1], image.shape[0], float(loaded.cfg.DEMO.FOV))
+                K, _ = read_intrinsics(path, image.shape[1], image.shape[0], float(loaded.cfg.DEMO.FOV))
                 result = predict_and_fit(loaded.model, [image] * len(chosen), [K] * len(chosen), chosen,
                                          loaded.template.joint_regressor, settings, side)
                 seconds[1:] += (result.predict_seconds, result.fit_seconds)

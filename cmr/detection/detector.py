@@ -129,12 +129,12 @@ class HandDetector:
         hands = []
         for palm in self.palms(image):
             hand = self._hand(image, palm)
-            if hand is not None and not any(self._same_hand(hand, other) for other in hands):
+            if hand is not None and not any(self.same_hand(hand, other) for other in hands):
                 hands.append(hand)
         hands.sort(key=lambda h: -h.score * h.palm_score)
         return hands[: self.config.max_hands]
 
-    def _same_hand(self, hand: HandDetection, other: HandDetection) -> bool:
+    def same_hand(self, hand: HandDetection, other: HandDetection) -> bool:
         """Two answers are one hand when their keypoint boxes overlap by more than
         ``duplicate_iou``, or one lies mostly (``DUPLICATE_CONTAINMENT``) inside the other (a
         finger region read as a second, small hand)."""

@@ -25,7 +25,7 @@ from cmr.engine.inference import hand_pixels
 from cmr.fitting import FittingConfig, HandFit, fit_hand
 from cmr.geometry.camera import mirror_intrinsics
 from cmr.geometry.crop import Crop, CropPolicy, hand_box, warp_image
-from cmr.geometry.pixel_maps import apply_affine
+from cmr.geometry.pixel_maps import apply_affine, mirror_map
 from cmr.models.prediction import Prediction, SamplePrediction, mirror_prediction, predict
 from cmr.registration import RegistrationConfig, solve_translation_2d
 from cmr.registration.evidence import KEYPOINT_SOURCES
@@ -82,7 +82,7 @@ def _framed(images, Ks, detections, left: bool) -> _Framed:
     widths = [image.shape[1] for image in images]
     return _Framed([np.ascontiguousarray(image[:, ::-1]) for image in images],
                    [mirror_intrinsics(K, width) for K, width in zip(Ks, widths)],
-                   [d.keypoints * (-1.0, 1.0) + (width - 1.0, 0.0) for d, width in zip(detections, widths)],
+                   [apply_affine(mirror_map(width), d.keypoints) for d, width in zip(detections, widths)],
                    [d.confidence for d in detections])
 
 
@@ -92,12 +92,19 @@ def keypoint_crop(policy: CropPolicy, keypoints: np.ndarray, K: np.ndarray) -> C
     return policy.around_box(centre, KEYPOINT_TO_HAND_EXTENT * extent.max(), K)
 
 
-def _predict(model, framed: _Framed, crops: list[Crop], regressor, settings: HandSettings) -> Prediction:
+def _keypoints_in(crops: list[Crop], framed: _Framed) -> np.ndarray:
+    """(B, 21, 2) the detector's keypoints in the pixels of each hand's crop."""
+    return np.stack([apply_affine(crop.matrix, points) for crop, points in zip(crops, framed.keypoints)])
+
+
+def _predict(model, framed: _Framed, crops: list[Crop], keypoints: np.ndarray, regressor,
+             settings: HandSettings) -> Prediction:
+    """Predict the crops, with ``keypoints`` (:func:`_keypoints_in`) as the detector's evidence."""
     inputs = torch.stack([torch.from_numpy(normalise_image(warp_image(image, crop)))
                           for image, crop in zip(framed.images, crops)])
-    uv = np.stack([apply_affine(crop.matrix, points) for crop, points in zip(crops, framed.keypoints)])
     return predict(model, inputs, np.stack([crop.K for crop in crops]), regressor, settings.registration,
-                   np.stack([crop.matrix for crop in crops]), (uv, np.stack(framed.confidence)), settings.keypoints)
+                   np.stack([crop.matrix for crop in crops]), (keypoints, np.stack(framed.confidence)),
+                   settings.keypoints)
 
 
 def predict_side(model: nn.Module, images: list[np.ndarray], Ks: list[np.ndarray],
@@ -112,11 +119,12 @@ def predict_side(model: nn.Module, images: list[np.ndarray], Ks: list[np.ndarray
     framed = _framed(images, Ks, detections, left)
     crops = [keypoint_crop(settings.policy, points, K) for points, K in zip(framed.keypoints, framed.Ks)]
     for _ in range(settings.passes):
-        keypoints = np.stack([apply_affine(crop.matrix, points) for crop, points in zip(crops, framed.keypoints)])
-        found = hand_pixels(_predict(model, framed, crops, regressor, settings), settings.registration, keypoints)
+        keypoints = _keypoints_in(crops, framed)
+        found = hand_pixels(_predict(model, framed, crops, keypoints, regressor, settings), settings.registration,
+                            keypoints)
         crops = [crop if points is None else settings.policy.around_points(points, K)
                  for crop, points, K in zip(crops, found, framed.Ks)]
-    prediction = _predict(model, framed, crops, regressor, settings)
+    prediction = _predict(model, framed, crops, _keypoints_in(crops, framed), regressor, settings)
     return mirror_prediction(prediction, [image.shape[1] for image in images]) if left else prediction
 
 

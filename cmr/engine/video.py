@@ -31,7 +31,6 @@ import numpy as np
 from tqdm import tqdm
 
 from cmr.detection import HandDetection, HandDetector
-from cmr.detection.palm import box_iou
 from cmr.engine.demo_outputs import HandOutput, photo_overlay
 from cmr.engine.inputs import InputImage, read_intrinsics
 from cmr.engine.smoothing import OneEuroFilter, jitter
@@ -74,8 +73,7 @@ class HandTracker:
         self.tracks = [track for track, _ in followed]
         if not self.tracks or self._frame % self.redetect_every == 0:
             for hand in self.detector.detect(image):
-                if not any(box_iou(hand.box, other.box[None])[0] > self.detector.config.duplicate_iou
-                           for _, other in followed):
+                if not any(self.detector.same_hand(hand, other) for _, other in followed):
                     track = Track(self._next_id, hand.keypoints, hand.palm_score, self.make_filters())
                     self._next_id += 1
                     self.tracks.append(track)
