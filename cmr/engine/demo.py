@@ -35,6 +35,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from cmr import REPO_ROOT
@@ -42,8 +43,8 @@ from cmr.config import get_cfg, load_cfg, resolve_path
 from cmr.detection import DetectorConfig, HandDetector
 from cmr.engine.checkpoint import LoadedModel, open_run
 from cmr.engine.command import NothingProduced, add_config_arguments, flag_overrides
-from cmr.engine.demo_outputs import HandOutput, fit_of, side_faces, write_contact_sheet, write_hand, write_photo
-from cmr.engine.hands import HandSettings, predict_hands
+from cmr.engine.demo_outputs import write_contact_sheet, write_hand, write_photo
+from cmr.engine.hands import HandSettings, PredictedHand, predict_hands
 from cmr.engine.inputs import VIDEO_SUFFIXES, InputImage, list_inputs, load_input, output_ids
 from cmr.engine.video import run_video
 from cmr.engine.runs import run_dir
@@ -78,20 +79,21 @@ class PhotoPipeline:
         self.settings = HandSettings.from_config(cfg)
         self.detector = HandDetector(DetectorConfig.from_config(cfg.DETECTOR))
 
-    def hands(self, item: InputImage) -> list[HandOutput]:
+    @property
+    def faces(self) -> np.ndarray:
+        """(F, 3) the template's right-hand faces (mirrored per hand by the writers)."""
+        return self.loaded.template.faces[0]
+
+    def hands(self, item: InputImage) -> list[PredictedHand]:
         """Every hand of a photo, most confident first (empty when none is found)."""
         return self.predict(item, self.detector.detect(item.image))
 
-    def predict(self, item: InputImage, detections: list) -> list[HandOutput]:
+    def predict(self, item: InputImage, detections: list) -> list[PredictedHand]:
         """The hands of a photo given by their detections (:class:`cmr.detection.HandDetection`)."""
         if not detections:
             return []
-        predicted = predict_hands(self.loaded.model, [item.image] * len(detections), [item.K] * len(detections),
-                                  detections, self.loaded.template.joint_regressor, self.settings)
-        faces = self.loaded.template.faces[0]
-        return [HandOutput(detection, hand.side, hand.prediction, side_faces(faces, hand.side), hand.detector_joints,
-                           fit_of(hand.fit, hand.row))
-                for detection, hand in zip(detections, predicted)]
+        return predict_hands(self.loaded.model, [item.image] * len(detections), [item.K] * len(detections),
+                             detections, self.loaded.template.joint_regressor, self.settings)
 
 
 def run_demo(cfg, loaded: LoadedModel) -> DemoSummary:
@@ -121,8 +123,8 @@ def run_demo(cfg, loaded: LoadedModel) -> DemoSummary:
             _warn(summary, item.name, "no hand found")
             continue
         for index, hand in enumerate(hands):
-            write_hand(item, index, hand, folder, mask_threshold)
-        tiles.append(write_photo(item, hands, folder))
+            write_hand(item, index, hand, pipeline.faces, folder, mask_threshold)
+        tiles.append(write_photo(item, hands, pipeline.faces, folder))
         summary.written.append(item.id)
         summary.hands += len(hands)
     if tiles:

@@ -3,18 +3,15 @@ hands; per run a contact sheet of the overlays (see :mod:`cmr.engine.demo`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-from cmr.detection import HandDetection
+from cmr.engine.hands import FIT_FIELDS, PredictedHand
 from cmr.engine.inputs import InputImage
 from cmr.fileio import OutputFolder, atomic_write_json
 from cmr.geometry.camera import mirror_faces, project_points
 from cmr.geometry.pixel_maps import apply_affine
 from cmr.mesh.ply import write_ply
-from cmr.models.prediction import SamplePrediction
 from cmr.vis.contact_sheet import contact_sheet
 from cmr.vis.overlay import render_overlay, write_rgb_jpeg
 from cmr.vis.plot import plot_prediction
@@ -22,37 +19,6 @@ from cmr.vis.plot import plot_prediction
 CONTACT_SHEET = "contact_sheet.jpg"
 #: Side (pixels) of a contact-sheet tile, and tiles per row.
 TILE_SIDE, SHEET_COLUMNS = 256, 6
-
-
-#: Per-hand values of a :class:`cmr.fitting.HandFit` written to the JSON.
-FIT_FIELDS = ("pose", "shape", "translation", "joints", "mesh_error_mm", "keypoint_error_px", "silhouette_error_px")
-
-
-@dataclass
-class HandOutput:
-    """One hand of a photo: its detection, the side it was predicted as, the prediction in the
-    photo's camera, the mesh faces for that side, the detector's placed 3D keypoints (21, 3)
-    metres, and the hand-model fit as NumPy arrays (``FIT_FIELDS`` and ``vertices``; None: off)."""
-
-    detection: HandDetection
-    side: str
-    prediction: SamplePrediction
-    faces: np.ndarray
-    detector_joints: np.ndarray
-    fit: dict | None
-
-    @property
-    def vertices(self) -> np.ndarray:
-        """(778, 3) metres: the fitted hand when there is one, else the network's mesh."""
-        return self.fit["vertices"] if self.fit is not None else self.prediction.vertices
-
-
-def fit_of(fit, row: int) -> dict | None:
-    """Row ``row`` of a :class:`cmr.fitting.HandFit` as NumPy arrays (None for None)."""
-    if fit is None:
-        return None
-    values = {name: getattr(fit, name) for name in FIT_FIELDS + ("vertices",)}
-    return {name: None if value is None else value[row].detach().cpu().numpy() for name, value in values.items()}
 
 
 def _fit_record(fit: dict | None) -> dict | None:
@@ -65,7 +31,8 @@ def _fit_record(fit: dict | None) -> dict | None:
 
 
 def side_faces(faces: np.ndarray, side: str) -> np.ndarray:
-    """(F, 3) faces with outward winding for a right or (mirrored) left hand."""
+    """(F, 3) faces with outward winding for a right or (mirrored) left hand, from the template's
+    (right-hand) faces."""
     return mirror_faces(faces) if side == "left" else faces
 
 
@@ -73,7 +40,7 @@ def _rounded(array, digits: int) -> list:
     return np.round(np.asarray(array, dtype=np.float64), digits).tolist()
 
 
-def hand_record(item: InputImage, index: int, hand: HandOutput) -> dict:
+def hand_record(item: InputImage, index: int, hand: PredictedHand) -> dict:
     """JSON-ready description of one hand (metres, pixels of the photo)."""
     prediction = hand.prediction
     network_uv = apply_affine(np.linalg.inv(prediction.input_from_image), prediction.uv)
@@ -90,35 +57,38 @@ def hand_record(item: InputImage, index: int, hand: HandOutput) -> dict:
     }
 
 
-def write_hand(item: InputImage, index: int, hand: HandOutput, folder: OutputFolder, mask_threshold: float) -> None:
+def write_hand(item: InputImage, index: int, hand: PredictedHand, faces: np.ndarray, folder: OutputFolder,
+               mask_threshold: float) -> None:
     """``<id>_hand<k>_mesh.ply`` (the network's), ``<id>_hand<k>_fit.ply`` (the fitted hand,
-    when fitted), ``<id>_hand<k>.json`` and ``<id>_hand<k>_plot.jpg``."""
+    when fitted), ``<id>_hand<k>.json`` and ``<id>_hand<k>_plot.jpg``; ``faces``: the
+    template's (F, 3) right-hand faces."""
     stem = folder.path / f"{item.id}_hand{index}"
     mesh, record, plot, fitted = (stem.with_name(stem.name + suffix)
                                   for suffix in ("_mesh.ply", ".json", "_plot.jpg", "_fit.ply"))
     folder.record(mesh, record, plot, *([fitted] if hand.fit is not None else []))  # first: see OutputFolder
-    write_ply(mesh, hand.prediction.vertices, hand.faces)
+    faces = side_faces(faces, hand.side)
+    write_ply(mesh, hand.prediction.vertices, faces)
     if hand.fit is not None:
-        write_ply(fitted, hand.fit["vertices"], hand.faces)
+        write_ply(fitted, hand.fit["vertices"], faces)
     atomic_write_json(record, hand_record(item, index, hand))
-    overlay = render_overlay(item.image, hand.prediction.vertices, hand.faces, item.K)
-    plot_prediction(item.image, hand.prediction, hand.faces, item.K, plot, mask_threshold, overlay=overlay)
+    overlay = render_overlay(item.image, hand.prediction.vertices, faces, item.K)
+    plot_prediction(item.image, hand.prediction, faces, item.K, plot, mask_threshold, overlay=overlay)
 
 
-def photo_overlay(item: InputImage, hands: list[HandOutput]) -> np.ndarray:
-    """(H, W, 3) uint8 RGB: every hand's mesh (:attr:`HandOutput.vertices`) rendered over the
-    photo in one pass (depth-tested)."""
+def photo_overlay(item: InputImage, hands: list[PredictedHand], faces: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB: every hand's mesh (:attr:`PredictedHand.vertices`) rendered over the
+    photo in one pass (depth-tested); ``faces``: the template's (F, 3) right-hand faces."""
     vertices = np.concatenate([hand.vertices for hand in hands])
     offsets = np.cumsum([0] + [len(hand.vertices) for hand in hands[:-1]])
-    faces = np.concatenate([hand.faces + offset for hand, offset in zip(hands, offsets)])
+    faces = np.concatenate([side_faces(faces, hand.side) + offset for hand, offset in zip(hands, offsets)])
     return render_overlay(item.image, vertices, faces, item.K)
 
 
-def write_photo(item: InputImage, hands: list[HandOutput], folder: OutputFolder) -> np.ndarray:
-    """``<id>_overlay.jpg`` of a photo; returns its contact-sheet tile."""
+def write_photo(item: InputImage, hands: list[PredictedHand], faces: np.ndarray, folder: OutputFolder) -> np.ndarray:
+    """``<id>_overlay.jpg`` of a photo (:func:`photo_overlay`); returns its contact-sheet tile."""
     path = folder.path / f"{item.id}_overlay.jpg"
     folder.record(path)
-    overlay = photo_overlay(item, hands)
+    overlay = photo_overlay(item, hands, faces)
     write_rgb_jpeg(path, overlay)
     return sheet_tile(overlay)
 

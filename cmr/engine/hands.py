@@ -182,16 +182,34 @@ def predict_and_fit(model: nn.Module, images: list[np.ndarray], Ks: list[np.ndar
     return SideResult(prediction, placed, fit, predicted - start, time.perf_counter() - predicted)
 
 
+#: Per-hand values of a :class:`cmr.fitting.HandFit` kept with each hand (and ``vertices``).
+FIT_FIELDS = ("pose", "shape", "translation", "joints", "mesh_error_mm", "keypoint_error_px", "silhouette_error_px")
+
+
+def fit_row(fit: HandFit | None, row: int) -> dict | None:
+    """Row ``row`` of a :class:`cmr.fitting.HandFit` as NumPy arrays (None for None)."""
+    if fit is None:
+        return None
+    values = {name: getattr(fit, name) for name in FIT_FIELDS + ("vertices",)}
+    return {name: None if value is None else value[row].detach().cpu().numpy() for name, value in values.items()}
+
+
 @dataclass
 class PredictedHand:
-    """One detected hand: its side, the network's prediction (one sample), the detector's placed
-    3D keypoints (21, 3) metres, and the fit of its side's batch with its row (fit None: off)."""
+    """One detected hand: its detection, the side it was predicted as, the network's prediction
+    (one sample, in the photo's camera), the detector's placed 3D keypoints (21, 3) metres, and
+    the hand-model fit as NumPy arrays (:func:`fit_row`; None when fitting is off)."""
 
+    detection: HandDetection
     side: str
     prediction: SamplePrediction
     detector_joints: np.ndarray
-    fit: HandFit | None
-    row: int
+    fit: dict | None
+
+    @property
+    def vertices(self) -> np.ndarray:
+        """(778, 3) metres: the fitted hand when there is one, else the network's mesh."""
+        return self.fit["vertices"] if self.fit is not None else self.prediction.vertices
 
 
 def predict_hands(model: nn.Module, images: list[np.ndarray], Ks: list[np.ndarray],
@@ -207,5 +225,6 @@ def predict_hands(model: nn.Module, images: list[np.ndarray], Ks: list[np.ndarra
         result = predict_and_fit(model, [images[k] for k in chosen], [Ks[k] for k in chosen],
                                  [detections[k] for k in chosen], regressor, settings, side)
         for row, k in enumerate(chosen):
-            results[k] = PredictedHand(side, result.prediction.sample(row), result.detector_joints[row], result.fit, row)
+            results[k] = PredictedHand(detections[k], side, result.prediction.sample(row),
+                                       result.detector_joints[row], fit_row(result.fit, row))
     return results

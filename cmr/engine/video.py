@@ -21,6 +21,7 @@ K comes from ``<v>_K.npy`` beside the file, else from ``DEMO.FOV``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from dataclasses import dataclass, field
@@ -31,7 +32,8 @@ import numpy as np
 from tqdm import tqdm
 
 from cmr.detection import HandDetection, HandDetector
-from cmr.engine.demo_outputs import HandOutput, photo_overlay
+from cmr.engine.demo_outputs import photo_overlay
+from cmr.engine.hands import PredictedHand
 from cmr.engine.inputs import InputImage, read_intrinsics
 from cmr.engine.smoothing import OneEuroFilter, jitter
 from cmr.fileio import OutputFolder, atomic_write_json
@@ -94,7 +96,7 @@ def open_video(source: str) -> tuple[cv2.VideoCapture, str, float]:
     return capture, f"camera{source}" if camera else Path(source).stem, fps if fps and fps > 0 else DEFAULT_FPS
 
 
-def _smooth(track: Track, hand: HandOutput) -> HandOutput:
+def _smooth(track: Track, hand: PredictedHand) -> PredictedHand:
     """The hand with its track's smoothed mesh (the fitted one when fitted); records the joints."""
     mesh_filter, joint_filter = track.filters
     joints = hand.fit["joints"] if hand.fit is not None else hand.prediction.joints
@@ -103,10 +105,10 @@ def _smooth(track: Track, hand: HandOutput) -> HandOutput:
     track.smoothed.append(smoothed_joints)
     vertices = mesh_filter(hand.vertices)
     fit = dict(hand.fit or {}, vertices=vertices, joints=smoothed_joints)
-    return HandOutput(hand.detection, hand.side, hand.prediction, hand.faces, hand.detector_joints, fit)
+    return dataclasses.replace(hand, fit=fit)
 
 
-def _frame_record(index: int, fps: float, tracked: list[tuple[Track, HandOutput, HandOutput]]) -> dict:
+def _frame_record(index: int, fps: float, tracked: list[tuple[Track, PredictedHand, PredictedHand]]) -> dict:
     rounded = lambda a: np.round(np.asarray(a, dtype=np.float64), 5).tolist()  # noqa: E731
     return {"frame": index, "time_s": round(index / fps, 4), "hands": [
         {"track": track.id, "side": raw.side, "score": round(raw.detection.score, 4),
@@ -164,7 +166,8 @@ def run_video(source: str, pipeline, folder: OutputFolder, cfg) -> dict:
             followed = tracker.update(image)
             raw_hands = pipeline.predict(item, [hand for _, hand in followed])
             tracked = [(track, raw, _smooth(track, raw)) for (track, _), raw in zip(followed, raw_hands)]
-            writer.write(photo_overlay(item, [smooth for _, _, smooth in tracked]) if tracked else image)
+            smoothed = [smooth for _, _, smooth in tracked]
+            writer.write(photo_overlay(item, smoothed, pipeline.faces) if smoothed else image)
             record = folder.path / f"{item.id}.json"
             folder.record(record)
             atomic_write_json(record, _frame_record(index, fps, tracked))
