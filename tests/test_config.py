@@ -75,3 +75,10 @@ def test_runtime_sections_of_a_checkpoint_give_way_to_the_defaults():
     stored["REGISTRATION"]["MASK_THRESHOLD"] = 0.9
     checkpoint["cfg"] = yaml.safe_dump(stored)
     assert run_config(checkpoint, "weights.pt").REGISTRATION.MASK_THRESHOLD == get_cfg().REGISTRATION.MASK_THRESHOLD
+
+
+def test_override_values_take_the_type_of_their_key():
+    cfg = load_cfg(None, ["DEMO.INPUT", "0", "TRAIN.LR", "1", "DEMO.OUTPUT", "'quoted'", "TEST.NUM_PLOTS", "3"])
+    assert cfg.DEMO.INPUT == "0" and cfg.TRAIN.LR == 1.0 and cfg.DEMO.OUTPUT == "quoted" and cfg.TEST.NUM_PLOTS == 3
+    with pytest.raises(ValueError, match="TEST.NUM_PLOTS"):
+        load_cfg(None, ["TEST.NUM_PLOTS", "many"])

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from cmr.config import load_cfg, resolve_path
 from cmr.detection import DetectorConfig, HandDetection, HandDetector
 from cmr.engine.command import NothingProduced, add_config_arguments, flag_overrides
-from cmr.engine.inputs import IMAGE_SUFFIXES, VIDEO_SUFFIXES, list_inputs, output_ids, video_frames
+from cmr.engine.inputs import IMAGE_SUFFIXES, VIDEO_SUFFIXES, list_inputs, open_video, output_ids, video_frames
 from cmr.fileio import OutputFolder, atomic_write_json, read_rgb
 from cmr.vis.contact_sheet import draw_skeleton
 from cmr.vis.overlay import write_rgb_jpeg
@@ -42,7 +42,7 @@ BOX_COLOURS = {"right": (40, 200, 255), "left": (255, 120, 40)}
 def frames_of(source: Path, every: int):
     """(output id, display name, RGB image or ValueError) of each image of a folder or frame of a video."""
     if source.is_file():
-        for index, frame in video_frames(source, every):
+        for index, frame in video_frames(open_video(str(source))[0], every):
             yield f"{source.stem}_{index:06d}", f"{source.name}#{index}", frame
         return
     paths = list_inputs(source, "detect")

@@ -22,6 +22,8 @@ from cmr.geometry.camera import intrinsics_from_fov, validate_intrinsics
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+#: Frame rate assumed for a video that does not state one (cameras).
+DEFAULT_FPS = 30.0
 #: Diagonal of a 36 x 24 mm frame, the reference of 35 mm-equivalent focal lengths.
 FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
 #: EXIF tags (in the Exif IFD) and their resolution units (mm per unit).
@@ -115,11 +117,21 @@ def load_input(path: Path, output_id: str, fov_deg: float) -> InputImage:
     return InputImage(path.name, output_id, image, K, source)
 
 
-def video_frames(path: Path, every: int = 1) -> Iterator[tuple[int, np.ndarray]]:
-    """(frame index, (H, W, 3) uint8 RGB) of every ``every``-th frame of a video file."""
-    capture = cv2.VideoCapture(str(path))
+def open_video(source: str) -> tuple[cv2.VideoCapture, str, float]:
+    """An opened capture of a video file or camera (its index, e.g. ``'0'``), its name (the file's
+    stem or ``camera<index>``) and its frame rate (:data:`DEFAULT_FPS` when it does not say)."""
+    camera = source.isdigit() and not Path(source).exists()
+    capture = cv2.VideoCapture(int(source) if camera else source)
     if not capture.isOpened():
-        raise ValueError(f"{path}: not a readable video (expected {', '.join(VIDEO_SUFFIXES)})")
+        raise ValueError(f"{source}: not a readable video " +
+                         ("camera" if camera else f"file (expected {', '.join(VIDEO_SUFFIXES)})"))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    return capture, f"camera{source}" if camera else Path(source).stem, fps if fps and fps > 0 else DEFAULT_FPS
+
+
+def video_frames(capture: cv2.VideoCapture, every: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame index, (H, W, 3) uint8 RGB) of every ``every``-th frame of an opened capture
+    (:func:`open_video`), which is released when the frames end or the caller stops."""
     try:
         index = 0
         while True:

@@ -34,13 +34,11 @@ from tqdm import tqdm
 from cmr.detection import HandDetection, HandDetector
 from cmr.engine.demo_outputs import photo_overlay
 from cmr.engine.hands import PredictedHand
-from cmr.engine.inputs import InputImage, read_intrinsics
+from cmr.engine.inputs import InputImage, open_video, read_intrinsics, video_frames
 from cmr.engine.smoothing import OneEuroFilter, jitter
 from cmr.fileio import OutputFolder, atomic_write_json
 
 MM_PER_M = 1000.0
-#: Frame rate assumed when the video does not say (webcams).
-DEFAULT_FPS = 30.0
 
 
 @dataclass
@@ -84,16 +82,6 @@ class HandTracker:
             track.keypoints = hand.keypoints
         self._frame += 1
         return followed
-
-
-def open_video(source: str) -> tuple[cv2.VideoCapture, str, float]:
-    """An opened capture of a video file or webcam index, its name and its frame rate."""
-    camera = source.isdigit() and not Path(source).exists()
-    capture = cv2.VideoCapture(int(source) if camera else source)
-    if not capture.isOpened():
-        raise ValueError(f"{source}: not a readable video" + (" camera" if camera else " file"))
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    return capture, f"camera{source}" if camera else Path(source).stem, fps if fps and fps > 0 else DEFAULT_FPS
 
 
 def _smooth(track: Track, hand: PredictedHand) -> PredictedHand:
@@ -150,36 +138,32 @@ def run_video(source: str, pipeline, folder: OutputFolder, cfg) -> dict:
     make_filters = lambda: tuple(OneEuroFilter(fps, float(video_cfg.MIN_CUTOFF_HZ), float(video_cfg.BETA))  # noqa: E731
                                  for _ in range(2))
     tracker = HandTracker(pipeline.detector, int(video_cfg.REDETECT_EVERY), make_filters)
-    writer, index, hands_seen = None, 0, 0
+    writer, frames, hands_seen = None, 0, 0
     overlay_path = folder.path / f"{name}_overlay.mp4"
     folder.record(overlay_path, folder.path / f"{name}_video.json")
-    with tqdm(desc=name, unit="frame", file=sys.stderr) as progress:
-        while int(video_cfg.MAX_FRAMES) <= 0 or index < int(video_cfg.MAX_FRAMES):
-            ok, frame = capture.read()
-            if not ok:
-                break
-            image = np.ascontiguousarray(frame[:, :, ::-1])
-            if writer is None:
-                K, source_of_K = read_intrinsics(Path(source), image.shape[1], image.shape[0], float(cfg.DEMO.FOV))
-                writer = VideoWriter(overlay_path, fps, (image.shape[1], image.shape[0]))
-            item = InputImage(f"{name}#{index}", f"{name}_{index:06d}", image, K, source_of_K)
-            followed = tracker.update(image)
-            raw_hands = pipeline.predict(item, [hand for _, hand in followed])
-            tracked = [(track, raw, _smooth(track, raw)) for (track, _), raw in zip(followed, raw_hands)]
-            smoothed = [smooth for _, _, smooth in tracked]
-            writer.write(photo_overlay(item, smoothed, pipeline.faces) if smoothed else image)
-            record = folder.path / f"{item.id}.json"
-            folder.record(record)
-            atomic_write_json(record, _frame_record(index, fps, tracked))
-            hands_seen += len(tracked)
-            index += 1
-            progress.update()
+    for index, image in tqdm(video_frames(capture), desc=name, unit="frame", file=sys.stderr):
+        if 0 < int(video_cfg.MAX_FRAMES) <= index:
+            break
+        if writer is None:
+            K, source_of_K = read_intrinsics(Path(source), image.shape[1], image.shape[0], float(cfg.DEMO.FOV))
+            writer = VideoWriter(overlay_path, fps, (image.shape[1], image.shape[0]))
+        item = InputImage(f"{name}#{index}", f"{name}_{index:06d}", image, K, source_of_K)
+        followed = tracker.update(image)
+        raw_hands = pipeline.predict(item, [hand for _, hand in followed])
+        tracked = [(track, raw, _smooth(track, raw)) for (track, _), raw in zip(followed, raw_hands)]
+        smoothed = [smooth for _, _, smooth in tracked]
+        writer.write(photo_overlay(item, smoothed, pipeline.faces) if smoothed else image)
+        record = folder.path / f"{item.id}.json"
+        folder.record(record)
+        atomic_write_json(record, _frame_record(index, fps, tracked))
+        hands_seen += len(tracked)
+        frames = index + 1
     capture.release()
     if writer is None:
         raise ValueError(f"{source}: no frame could be read")
     writer.close()
     tracks = tracker.finished + tracker.tracks
-    summary = {"video": name, "frames": index, "fps": fps, "K_source": source_of_K, "hands": hands_seen,
+    summary = {"video": name, "frames": frames, "fps": fps, "K_source": source_of_K, "hands": hands_seen,
                "tracks": len(tracks), "jitter": jitter_summary(tracks)}
     atomic_write_json(folder.path / f"{name}_video.json", summary)
     return summary
