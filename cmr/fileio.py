@@ -16,6 +16,8 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
+#: File suffixes read as images (photo folders of the demo, detect and training commands).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 #: Fixed timestamp for archive members, so that equal contents give equal bytes.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 

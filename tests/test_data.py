@@ -27,7 +27,7 @@ from cmr.render import rasterize
 def _dataset(root, split, template=None, input_size=224, augment=True, rotation=90.0) -> FreiHANDDataset:
     """The dataset framed by the default crop policy at ``input_size``, jittered when ``augment``."""
     jitter = CropJitter(rotation=rotation, scale=0.2) if augment else None
-    return FreiHANDDataset(root, split, template, CropPolicy(input_size, 1.3), jitter)
+    return FreiHANDDataset(root, split, template, CropPolicy(input_size, 1.3), jitter, depth=split == "training")
 
 NUM_TRAINING, NUM_EVALUATION, VERSIONS = 6, 3, 2
 

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from cmr.cli import main as cli_main
-from cmr.engine.inputs import FULL_FRAME_DIAGONAL_MM, read_intrinsics
+from cmr.data.intrinsics import FULL_FRAME_DIAGONAL_MM, read_intrinsics
 from cmr.fileio import read_rgb
 
 

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, RandomSampler
 
 from cmr import REPO_ROOT
 from cmr.bench import model_config
-from cmr.engine.train import to_device
+from cmr.engine.train_support import to_device
 
 #: What the default run measures.
 DEFAULT_MODELS = ("compact",)

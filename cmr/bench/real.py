@@ -30,9 +30,9 @@ from cmr.engine.checkpoint import open_run
 from cmr.engine.demo import BUNDLED_CHECKPOINT
 from cmr.engine.ge_eval import BATCH_SIZE, predict_ge, stage_joints
 from cmr.engine.hands import HandSettings, predict_and_fit
-from cmr.engine.inputs import IMAGE_SUFFIXES, read_intrinsics
+from cmr.data.intrinsics import read_intrinsics
 from cmr.evaluation.ge_real import ge_joint_scores, mean_pose_baseline
-from cmr.fileio import read_rgb
+from cmr.fileio import IMAGE_SUFFIXES, read_rgb
 from cmr.geometry.camera import project_points
 
 DESCRIPTION = __doc__.split("\n\n")[0]

@@ -64,6 +64,9 @@ _C.MODEL.TEMPLATE = "template"
 #: DATA.ROTATION / DATA.SCALE_JITTER), evaluation and the demo all frame hands through it.
 _C.MODEL.CROP = CN()
 _C.MODEL.CROP.BOX_SCALE = 1.3
+#: A colour head (cmr.models.texture): per-vertex albedo and one directional + ambient light from
+#: the stem features, for the photometric loss (LOSS.SELF.PHOTOMETRIC) and textured outputs.
+_C.MODEL.TEXTURE = False
 
 # ------------------------------------------------------------------ losses
 _C.LOSS = CN()
@@ -80,6 +83,30 @@ _C.LOSS.NORMAL = 0.1
 _C.LOSS.EDGE = 1.0
 #: L1 on 3-D joints regressed from the finest mesh (for data without meshes).
 _C.LOSS.JOINT_3D = 0.0
+#: Terms of the samples without 3-D labels (cmr.models.self_supervision, cmr.models.render_losses):
+#: detected 2-D keypoints (S2HAND's robust confidence^2-weighted distance of the projected mesh
+#: joints, pixels of a 224-px crop; heatmap BCE against Gaussians at the keypoints), consistency of
+#: the heatmaps' soft-argmax with the projected joints, 2-D bone directions, mesh priors (3-D bone
+#: lengths within the open hand's shape space, surface smoothness against the template's), the
+#: soft-rendered silhouette against the predicted one, the photometric L1 of the textured render
+#: (any sample, with MODEL.TEXTURE) and the rendered depth against a depth map (Ge et al.; cm,
+#: robust beyond DEPTH_ROBUST_CM, plus the silhouette of the depth map). Each self-supervised weight
+#: rises linearly from 0 over WARMUP_STEPS steps. Renders are RENDER_SIZE pixels a side; keypoints
+#: with confidence below MIN_CONFIDENCE are ignored.
+_C.LOSS.SELF = CN()
+_C.LOSS.SELF.KEYPOINT_2D = 0.01
+_C.LOSS.SELF.KEYPOINT_HEATMAP = 10.0
+_C.LOSS.SELF.CONSISTENCY = 0.005
+_C.LOSS.SELF.BONE_DIRECTION = 0.1
+_C.LOSS.SELF.BONE_LENGTH = 1.0
+_C.LOSS.SELF.SMOOTHNESS = 1.0
+_C.LOSS.SELF.SILHOUETTE = 1.0
+_C.LOSS.SELF.PHOTOMETRIC = 1.0
+_C.LOSS.SELF.DEPTH = 0.1
+_C.LOSS.SELF.DEPTH_ROBUST_CM = 5.0
+_C.LOSS.SELF.WARMUP_STEPS = 100
+_C.LOSS.SELF.RENDER_SIZE = 64
+_C.LOSS.SELF.MIN_CONFIDENCE = 0.2
 
 
 # ------------------------------------------------------------------ data
@@ -96,6 +123,25 @@ _C.DATA.SCALE_JITTER = 0.2
 _C.DATA.COLOR_AUG = True
 #: DataLoader worker processes (per process under torchrun).
 _C.DATA.NUM_WORKERS = 2
+#: Read DATA.ROOT's depth maps (training/depth) into its samples (for LOSS.SELF.DEPTH).
+_C.DATA.DEPTH = False
+#: Use only the first LABELLED_COUNT annotations of DATA.ROOT (0: all of them) and draw this share
+#: of the training samples from DATA.ROOT (0: none, only the photo folders).
+_C.DATA.LABELLED_COUNT = 0
+_C.DATA.LABELLED_RATIO = 1.0
+#: Folders of photos without 3-D labels (cmr.data.photos): their hands as found by `cmr detect`
+#: (its <id>_hands.json files in DETECTIONS[i], '' = the folder itself), optional depth maps
+#: (DEPTH[i]: a folder of <id>.png, 16-bit millimetres, '' = none), drawn with RATIOS[i] (shares
+#: of the samples beside LABELLED_RATIO). K per photo as the demo reads it, else DEMO.FOV.
+_C.DATA.PHOTOS = CN()
+_C.DATA.PHOTOS.FOLDERS = []
+_C.DATA.PHOTOS.DETECTIONS = []
+_C.DATA.PHOTOS.DEPTH = []
+_C.DATA.PHOTOS.RATIOS = []
+#: Hands with a detector score below this are left out.
+_C.DATA.PHOTOS.MIN_SCORE = 0.5
+#: Samples per epoch when mixing sources (0: the sum of the sources' sizes).
+_C.DATA.SAMPLES_PER_EPOCH = 0
 
 # ------------------------------------------------------------------ training
 _C.TRAIN = CN()

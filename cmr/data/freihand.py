@@ -21,7 +21,7 @@ mesh           list of (N_l, 3), l = 0..L-1   root-relative vertices / 0.2 m, th
 xyz            (21, 3)                        root-relative keypoints / 0.2 m
 root           (3,)                           wrist (keypoint 0), camera space, metres
 depth          (1, h, h)                      hand depth in metres, 0 = background (only
-                                              when the dataset has ``training/depth``)
+                                              with ``depth=True``, from ``training/depth``)
 index          int                            the sample index
 =============  =============================  =========================================
 
@@ -142,6 +142,7 @@ class FreiHANDDataset(Dataset):
         ground_truth: read the evaluation split's ground truth (``evaluation_xyz.json``,
             ``evaluation_verts.json`` with the template's vertex count) into the samples; False
             when it is scored elsewhere (:mod:`cmr.evaluation` reads it as stored).
+        depth: read the training split's depth maps (``training/depth``) into the samples.
         seed: mixed into the per-process random stream (see
             :class:`cmr.data.augment.SampleRandomness`).
 
@@ -154,7 +155,7 @@ class FreiHANDDataset(Dataset):
 
     def __init__(self, root: str | os.PathLike, split: str, template, policy: CropPolicy,
                  jitter: CropJitter | None = None, color_aug: bool = True, seed: int = 0,
-                 ground_truth: bool = True) -> None:
+                 ground_truth: bool = True, depth: bool = False) -> None:
         if split not in ("training", "evaluation"):
             raise ValueError(f"split must be 'training' or 'evaluation', got {split!r}")
         self.layout = FreiHANDLayout(root)
@@ -168,6 +169,7 @@ class FreiHANDDataset(Dataset):
         self.color_aug = bool(color_aug)
         self.ground_truth = bool(ground_truth)
         self.randomness = SampleRandomness(seed)
+        self.has_depth = bool(depth) and split == "training"
         self.K = _load_json_array(self.layout.annotation(split, "K"), (3, 3))
         if split == "training":
             self._init_training()
@@ -192,7 +194,6 @@ class FreiHANDDataset(Dataset):
         self.num_versions = images // annotations
         for folder, suffix in (("mask", ".jpg"), ("mesh", ".ply")):
             self._check_count(root / "training" / folder, suffix, annotations)
-        self.has_depth = (root / "training" / "depth").is_dir()
         if self.has_depth:
             self._check_count(root / "training" / "depth", ".png", annotations)
         self._check_template()
@@ -300,7 +301,7 @@ class FreiHANDDataset(Dataset):
         if self.has_depth:
             depth = read_depth(self.layout.training_depth(annotation))
             sample["depth"] = crops.warp_depth_half(depth, crop)[None]
-        return _to_tensors(sample, index)
+        return to_tensors(sample, index)
 
     def evaluation_sample(self, index: int) -> dict:
         """Evaluation sample ``index``: the crop policy around :data:`EVALUATION_HAND_BOX` and, when
@@ -313,10 +314,10 @@ class FreiHANDDataset(Dataset):
             sample["xyz_camera"] = self.xyz[index]
         if self.verts is not None:
             sample["verts_camera"] = self.verts[index]
-        return _to_tensors(sample, index)
+        return to_tensors(sample, index)
 
 
-def _to_tensors(sample: dict, index: int) -> dict:
+def to_tensors(sample: dict, index: int) -> dict:
     """numpy values -> float32 tensors (lists element-wise), plus the integer ``index``."""
     def convert(value):
         if isinstance(value, list):
@@ -331,11 +332,11 @@ def _to_tensors(sample: dict, index: int) -> dict:
 def dataset_from_config(cfg, split: str, template, augment: bool = False,
                         ground_truth: bool = True) -> FreiHANDDataset:
     """The ``split`` of ``DATA.ROOT`` framed by the model's crop policy (``MODEL.INPUT_SIZE``,
-    ``MODEL.CROP``), jittered by ``DATA.ROTATION`` / ``DATA.SCALE_JITTER`` when ``augment``;
-    ``ground_truth`` as :class:`FreiHANDDataset`."""
+    ``MODEL.CROP``), jittered by ``DATA.ROTATION`` / ``DATA.SCALE_JITTER`` when ``augment``, with
+    depth maps when ``DATA.DEPTH``; ``ground_truth`` as :class:`FreiHANDDataset`."""
     from cmr.config import resolve_path
 
     jitter = CropJitter(float(cfg.DATA.ROTATION), float(cfg.DATA.SCALE_JITTER)) if augment else None
     return FreiHANDDataset(resolve_path(cfg.DATA.ROOT), split, template, CropPolicy.from_config(cfg.MODEL),
                            jitter, color_aug=bool(cfg.DATA.COLOR_AUG), seed=int(cfg.TRAIN.SEED),
-                           ground_truth=ground_truth)
+                           ground_truth=ground_truth, depth=bool(cfg.DATA.DEPTH) and split == "training")

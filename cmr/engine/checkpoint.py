@@ -124,17 +124,21 @@ def check_template(checkpoint: dict, template, path: str | os.PathLike) -> None:
         )
 
 
-def load_weights(model: nn.Module, checkpoint: dict, path: str | os.PathLike, template) -> nn.Module:
+def load_weights(model: nn.Module, checkpoint: dict, path: str | os.PathLike, template,
+                 new_heads: tuple[str, ...] = ()) -> nn.Module:
     """Load model weights from one of our checkpoints or an official CMR release (strict).
 
     ``template`` is the model's: one of our checkpoints trained with another is refused
     (:func:`check_template`); official releases are checked key by key by the converter.
+    Parameters under a ``new_heads`` prefix (e.g. ``'texture.'``) may be absent from the
+    checkpoint: a head added to a trained model keeps its initialisation.
     """
     check_template(checkpoint, template, path)
     if "model" in checkpoint and "cfg" in checkpoint:
         state = {key: value.float() if value.is_floating_point() else value
                  for key, value in checkpoint["model"].items()}
         missing, unexpected = model.load_state_dict(state, strict=False)
+        missing = [key for key in missing if not key.startswith(tuple(new_heads))]
         if missing or unexpected:
             raise ValueError(
                 f"{path}: weights do not fit the model built from the config: missing "

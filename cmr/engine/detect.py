@@ -29,8 +29,8 @@ from tqdm import tqdm
 from cmr.config import load_cfg, resolve_path
 from cmr.detection import DetectorConfig, HandDetection, HandDetector
 from cmr.engine.command import NothingProduced, add_config_arguments, flag_overrides
-from cmr.engine.inputs import IMAGE_SUFFIXES, VIDEO_SUFFIXES, list_inputs, open_video, output_ids, video_frames
-from cmr.fileio import OutputFolder, atomic_write_json, read_rgb
+from cmr.engine.inputs import VIDEO_SUFFIXES, list_inputs, open_video, output_ids, video_frames
+from cmr.fileio import IMAGE_SUFFIXES, OutputFolder, atomic_write_json, read_rgb
 from cmr.vis.contact_sheet import draw_skeleton
 from cmr.vis.overlay import write_rgb_jpeg
 

@@ -1,9 +1,9 @@
 """From detected hands to camera-space hands: frame each with the model's crop policy, predict,
 register with the best 2D evidence, mirror left hands in and out.
 
-Each detected hand is first framed around its keypoints: the policy's box scale times
-:data:`KEYPOINT_TO_HAND_EXTENT` times the keypoints' extent (the hand's silhouette, which
-training frames, reaches past the keypoints). It is then re-cropped ``passes`` times around the
+Each detected hand is first framed around its keypoints by the crop policy
+(:meth:`cmr.geometry.crop.CropPolicy.around_keypoints`: the hand's silhouette, which training
+frames, reaches past the keypoints). It is then re-cropped ``passes`` times around the
 hand the network found there (its silhouette near the detector's keypoints,
 :func:`cmr.engine.inference.hand_pixels`). Left hands are
 mirrored in (image, K, keypoints), predicted as right hands, and mirrored out, so every output
@@ -24,15 +24,12 @@ from cmr.detection import HandDetection
 from cmr.engine.inference import hand_pixels
 from cmr.fitting import FittingConfig, HandFit, fit_hand
 from cmr.geometry.camera import mirror_intrinsics
-from cmr.geometry.crop import Crop, CropPolicy, hand_box, warp_image
+from cmr.geometry.crop import Crop, CropPolicy, warp_image
 from cmr.geometry.pixel_maps import apply_affine, mirror_map
 from cmr.models.prediction import Prediction, SamplePrediction, mirror_prediction, predict
 from cmr.registration import RegistrationConfig, solve_translation_2d
 from cmr.registration.evidence import KEYPOINT_SOURCES
 
-#: Extent of a hand's silhouette per extent of its 21 keypoints (the median over the open hand
-#: model's pose kinds under random rotations is 1.14-1.31, 1.2 over all).
-KEYPOINT_TO_HAND_EXTENT = 1.2
 SIDES = ("auto", "left", "right")
 
 
@@ -86,12 +83,6 @@ def _framed(images, Ks, detections, left: bool) -> _Framed:
                    [d.confidence for d in detections])
 
 
-def keypoint_crop(policy: CropPolicy, keypoints: np.ndarray, K: np.ndarray) -> Crop:
-    """The policy's crop of a hand given by its (21, 2) keypoints (see the module docstring)."""
-    centre, extent = hand_box(keypoints)
-    return policy.around_box(centre, KEYPOINT_TO_HAND_EXTENT * extent.max(), K)
-
-
 def _keypoints_in(crops: list[Crop], framed: _Framed) -> np.ndarray:
     """(B, 21, 2) the detector's keypoints in the pixels of each hand's crop."""
     return np.stack([apply_affine(crop.matrix, points) for crop, points in zip(crops, framed.keypoints)])
@@ -117,7 +108,7 @@ def predict_side(model: nn.Module, images: list[np.ndarray], Ks: list[np.ndarray
     images' cameras.
     """
     framed = _framed(images, Ks, detections, left)
-    crops = [keypoint_crop(settings.policy, points, K) for points, K in zip(framed.keypoints, framed.Ks)]
+    crops = [settings.policy.around_keypoints(points, K) for points, K in zip(framed.keypoints, framed.Ks)]
     for _ in range(settings.passes):
         keypoints = _keypoints_in(crops, framed)
         found = hand_pixels(_predict(model, framed, crops, keypoints, regressor, settings), settings.registration,

@@ -22,21 +22,21 @@ import math
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from cmr.config import resolve_path
 from cmr.data.freihand import dataset_from_config
+from cmr.data.mixing import concatenated, is_mixed, training_sources
 from cmr.engine.checkpoint import load_checkpoint, load_weights, model_conflicts, save_checkpoint, stored_config
 from cmr.engine.distributed import ProcessInfo, any_process, barrier, close_process, init_process
 from cmr.engine.runs import check_run_folder, data_root, epoch_seed, rng_state, run_dir, seed_everything, set_rng_state
+from cmr.engine.train_support import (autocast, data_loader, float32_outputs, image_panel, parameter_digest,
+                                      to_device, validate)
 from cmr.fileio import atomic_write_bytes, atomic_write_json
 from cmr.models.build import build_model, load_template
-from cmr.models.losses import compute_losses
-from cmr.models.outputs import decode_outputs
+from cmr.models.mixed_losses import MixedLoss, total_loss
 
 
 class TrainingDiverged(RuntimeError):
@@ -53,44 +53,16 @@ class TrainState:
 
 
 def build_datasets(cfg, template):
-    """(training dataset, evaluation dataset with ground truth or None), framed by the crop policy."""
-    training = dataset_from_config(cfg, "training", template, augment=True)
+    """(training dataset, its sources or None, evaluation dataset with ground truth or None),
+    framed by the crop policy; a mixed run (:func:`cmr.data.mixing.is_mixed`) trains on the
+    concatenated sources."""
+    sources = training_sources(cfg, template) if is_mixed(cfg) else None
+    training = concatenated(sources) if sources else dataset_from_config(cfg, "training", template, augment=True)
     evaluation = None
     if cfg.TRAIN.VALIDATE:
         candidate = dataset_from_config(cfg, "evaluation", template)
         evaluation = candidate if candidate.xyz is not None and candidate.verts is not None else None
-    return training, evaluation
-
-
-def to_device(batch: dict, device: torch.device) -> dict:
-    """Move every tensor (and list of tensors) of a collated batch to ``device``."""
-    moved = {}
-    for key, value in batch.items():
-        if isinstance(value, torch.Tensor):
-            moved[key] = value.to(device, non_blocking=True)
-        elif isinstance(value, list) and value and isinstance(value[0], torch.Tensor):
-            moved[key] = [item.to(device, non_blocking=True) for item in value]
-        else:
-            moved[key] = value
-    return moved
-
-
-def _autocast(cfg, device: torch.device):
-    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    return torch.autocast(device.type, dtype=dtype, enabled=cfg.TRAIN.AMP)
-
-
-def _loader(dataset, cfg, info: ProcessInfo, epoch: int, shuffle: bool, batch_size: int, drop_last: bool):
-    sampler = DistributedSampler(
-        dataset, num_replicas=info.world_size, rank=info.rank, shuffle=shuffle, seed=cfg.TRAIN.SEED,
-        drop_last=drop_last,
-    )
-    sampler.set_epoch(epoch)
-    return DataLoader(
-        dataset, batch_size=batch_size, sampler=sampler, num_workers=cfg.DATA.NUM_WORKERS,
-        drop_last=drop_last, pin_memory=info.device.type == "cuda",
-        generator=torch.Generator().manual_seed(epoch_seed(cfg, epoch, info.rank)),
-    )
+    return training, sources, evaluation
 
 
 class Trainer:
@@ -112,10 +84,11 @@ class Trainer:
         )
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.TRAIN.AMP and info.device.type == "cuda")
         self.state = TrainState()
-        self.training_set, self.evaluation_set = build_datasets(cfg, self.template)
+        self.training_set, self.sources, self.evaluation_set = build_datasets(cfg, self.template)
+        self.loss = MixedLoss(cfg.LOSS, self.template, self.faces, self.regressor, cfg.MODEL.INPUT_SIZE)
         if cfg.TRAIN.WEIGHTS:
             weights = resolve_path(cfg.TRAIN.WEIGHTS)
-            load_weights(self.model, load_checkpoint(weights), weights, self.template)
+            load_weights(self.model, load_checkpoint(weights), weights, self.template, new_heads=("texture.",))
         if cfg.TRAIN.RESUME:
             self._resume(cfg.TRAIN.RESUME)
         self.network = (
@@ -165,7 +138,7 @@ class Trainer:
     def _train_epoch(self, epoch: int) -> dict:
         cfg, info = self.cfg, self.info
         seed_everything(epoch_seed(cfg, epoch, info.rank))
-        loader = _loader(self.training_set, cfg, info, epoch, True, cfg.TRAIN.BATCH_SIZE, True)
+        loader = data_loader(self.training_set, cfg, info, epoch, True, cfg.TRAIN.BATCH_SIZE, True, self.sources)
         steps = len(loader) if not cfg.TRAIN.MAX_STEPS_PER_EPOCH else min(len(loader), cfg.TRAIN.MAX_STEPS_PER_EPOCH)
         if steps == 0:
             raise ValueError(
@@ -181,13 +154,14 @@ class Trainer:
         for step, batch in enumerate(loader):
             if step >= steps:
                 break
+            global_step = epoch * steps + step
             batch = to_device(batch, info.device)
-            with _autocast(cfg, info.device):
+            with autocast(cfg, info.device):
                 outputs = self.network(batch["image"])
-            losses = compute_losses(_float32(outputs), batch, cfg.LOSS, self.faces, self.regressor)
-            total = losses["total"]
+            terms = self.loss(float32_outputs(outputs), batch, global_step)
+            total = total_loss(terms)
             if any_process(not torch.isfinite(total).item(), info):
-                self._diverged(epoch, step, losses)
+                self._diverged(epoch, step, terms, total)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(total).backward()
             if cfg.TRAIN.GRAD_CLIP > 0:
@@ -195,28 +169,38 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(self.parameters, cfg.TRAIN.GRAD_CLIP)
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            values = {name: value.item() for name, value in losses.items()}
+            values = {name: term.value.item() for name, term in terms.items()}
+            values["total"] = total.item()
             step_losses.append(values["total"])
             for name, value in values.items():
                 sums[name] = sums.get(name, 0.0) + value
             images_per_second = (step + 1) * cfg.TRAIN.BATCH_SIZE * info.world_size / (time.perf_counter() - start)
             progress.set_postfix(loss=f"{values['total']:.4f}", img_s=f"{images_per_second:.1f}")
             progress.update()
-            global_step = epoch * steps + step
             if self.board is not None and step % cfg.TRAIN.LOG_EVERY == 0:
-                for name, value in values.items():
-                    self.board.add_scalar(f"train/{name}", value, global_step)
-                self.board.add_scalar("train/images_per_second", images_per_second, global_step)
+                self._log_scalars(values, terms, images_per_second, global_step)
             if self.board is not None and step == 0:
-                self._log_images(batch, outputs, global_step)
+                self.board.add_image("train/input_mask_pred-mask_pred-heatmaps",
+                                     image_panel(batch, outputs, self.regressor), global_step)
         progress.close()
         elapsed = time.perf_counter() - start
         record = {f"train_{name}": value / steps for name, value in sums.items()}
         record.update(step_losses=step_losses, images_per_second=steps * cfg.TRAIN.BATCH_SIZE * info.world_size / elapsed)
         return record
 
-    def _diverged(self, epoch: int, step: int, losses: dict) -> None:
-        terms = ", ".join(f"{name}={value.item():.4g}" for name, value in losses.items())
+    def _log_scalars(self, values: dict, terms: dict, images_per_second: float, step: int) -> None:
+        """Each term's value, weight (with its schedule) and share of the batch; the throughput."""
+        for name, value in values.items():
+            self.board.add_scalar(f"train/{name}", value, step)
+        for name, term in terms.items():
+            self.board.add_scalar(f"weight/{name}", term.weight * term.schedule, step)
+            self.board.add_scalar(f"schedule/{name}", term.schedule, step)
+            self.board.add_scalar(f"share/{name}", term.share, step)
+        self.board.add_scalar("train/images_per_second", images_per_second, step)
+
+    def _diverged(self, epoch: int, step: int, losses: dict, total: torch.Tensor) -> None:
+        terms = ", ".join(f"{name}={term.value.item():.4g}" for name, term in losses.items())
+        terms += f", total={total.item():.4g}"
         kept = self.checkpoint_dir / "checkpoint_last.pt"
         raise TrainingDiverged(
             f"non-finite loss at epoch {epoch + 1}, step {step + 1} ({terms}); training stopped. "
@@ -224,51 +208,7 @@ class Trainer:
                f"TRAIN.LR or TRAIN.GRAD_CLIP)" if kept.exists() else "No checkpoint had been written yet.")
         )
 
-    def _log_images(self, batch: dict, outputs: dict, step: int) -> None:
-        """A panel of the first samples: input, target mask, predicted mask, predicted heatmaps."""
-        import torch.nn.functional as F
-        from torchvision.utils import make_grid
-
-        count = min(4, batch["image"].shape[0])
-        size = batch["image"].shape[-1]
-        decoded = decode_outputs(outputs, self.regressor, size)
-        images = (batch["image"][:count].detach().float().cpu() * 0.5 + 0.5).clamp(0, 1)
-
-        def as_rgb(maps: torch.Tensor) -> torch.Tensor:
-            maps = F.interpolate(maps[:count].detach().float().cpu(), size=(size, size), mode="nearest")
-            return maps.clamp(0, 1).repeat(1, 3, 1, 1)
-
-        panel = torch.cat([
-            images,
-            as_rgb(batch["mask"]),
-            as_rgb(decoded.mask[:, None]),
-            as_rgb(decoded.heatmaps.amax(dim=1, keepdim=True)),
-        ])
-        self.board.add_image("train/input_mask_pred-mask_pred-heatmaps", make_grid(panel, nrow=count), step)
-
     # ------------------------------------------------------------------ validation
-    @torch.no_grad()
-    def _validate(self, epoch: int) -> dict:
-        """Root-relative errors (mm) on the evaluation split: MPJPE, MPVPE and their PA versions."""
-        from cmr.evaluation.metrics import align_w_scale
-
-        loader = _loader(self.evaluation_set, self.cfg, ProcessInfo(0, 0, 1, self.info.device), epoch,
-                         False, self.cfg.TEST.BATCH_SIZE, False)
-        self.model.eval()
-        errors: dict[str, list[np.ndarray]] = {"mpjpe": [], "pa_mpjpe": [], "mpvpe": [], "pa_mpvpe": []}
-        for batch in tqdm(loader, desc="validate", disable=not self.info.is_main, dynamic_ncols=True, leave=False):
-            batch = to_device(batch, self.info.device)
-            decoded = decode_outputs(self.model(batch["image"]), self.regressor, batch["image"].shape[-1])
-            vertices, joints = decoded.vertices, decoded.joints
-            gt_joints = batch["xyz_camera"] - batch["xyz_camera"][:, :1]
-            gt_vertices = batch["verts_camera"] - batch["xyz_camera"][:, :1]
-            for name, pred, gt in (("mpjpe", joints, gt_joints), ("mpvpe", vertices, gt_vertices)):
-                pred, gt = pred.cpu().numpy().astype(np.float64), gt.cpu().numpy().astype(np.float64)
-                errors[name].append(np.linalg.norm(pred - gt, axis=-1).mean(axis=1))
-                aligned = align_w_scale(gt, pred, allow_reflection=False)
-                errors[f"pa_{name}"].append(np.linalg.norm(aligned - gt, axis=-1).mean(axis=1))
-        return {f"val_{name}_mm": float(np.concatenate(values).mean() * 1000.0) for name, values in errors.items()}
-
     # ------------------------------------------------------------------ the run
     def fit(self) -> TrainState:
         cfg, info = self.cfg, self.info
@@ -278,7 +218,9 @@ class Trainer:
             self.scheduler.step()
             best = False
             if info.is_main and self.evaluation_set is not None:
-                record.update(self._validate(epoch))
+                loader = data_loader(self.evaluation_set, cfg, ProcessInfo(0, 0, 1, info.device), epoch, False,
+                                     cfg.TEST.BATCH_SIZE, False)
+                record.update(validate(self.model, loader, self.regressor, info.device, info.is_main))
                 best = record["val_pa_mpvpe_mm"] < self.state.best_metric
                 self.state.best_metric = min(self.state.best_metric, record["val_pa_mpvpe_mm"])
             self.state.history.append(record)
@@ -294,32 +236,6 @@ class Trainer:
         if self.board is not None:
             self.board.close()
         return self.state
-
-
-def _float32(outputs: dict) -> dict:
-    """Cast autocast outputs back to float32 so the losses run in full precision."""
-    def cast(value):
-        if isinstance(value, torch.Tensor):
-            return value.float()
-        if isinstance(value, list):
-            return [cast(item) for item in value]
-        return value
-
-    return {key: cast(value) for key, value in outputs.items()}
-
-
-def parameter_digest(model: torch.nn.Module) -> str:
-    """sha256 of every parameter's bytes (to check that DDP ranks hold identical weights).
-
-    Buffers (BatchNorm running statistics) are left out: each rank updates them on its own data.
-    """
-    import hashlib
-
-    digest = hashlib.sha256()
-    for name, param in sorted(model.named_parameters()):
-        digest.update(name.encode())
-        digest.update(param.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def train(cfg) -> dict:

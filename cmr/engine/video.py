@@ -34,7 +34,8 @@ from tqdm import tqdm
 from cmr.detection import HandDetection, HandDetector
 from cmr.engine.demo_outputs import photo_overlay
 from cmr.engine.hands import PredictedHand
-from cmr.engine.inputs import InputImage, open_video, read_intrinsics, video_frames
+from cmr.data.intrinsics import read_intrinsics
+from cmr.engine.inputs import InputImage, open_video, video_frames
 from cmr.engine.smoothing import OneEuroFilter, jitter
 from cmr.fileio import OutputFolder, atomic_write_json
 

@@ -52,12 +52,15 @@ def build_model(cfg, template) -> nn.Module:
         raise ValueError(f"MODEL.INPUT_SIZE must be a multiple of 32, got {model_cfg.INPUT_SIZE}")
     model_class = VARIANTS[model_cfg.NAME][0]
     decoder_channels = tuple(model_cfg.DECODER_2D_CHANNELS) or None
-    return model_class(
+    model = model_class(
         model_cfg.BACKBONE,
         build_mesh_decoder(model_cfg, template),
         model_cfg.LATENT_SIZE,
         decoder_channels=decoder_channels,
     )
+    if model_cfg.TEXTURE:
+        model.add_texture_head(template.num_vertices[0])
+    return model
 
 
 def load_template(spec: str):

@@ -14,6 +14,7 @@ from cmr.models.backbone import STEM_CHANNELS, ResNetEncoder
 from cmr.models.heads import UNetDecoder2d
 from cmr.models.outputs import cmr_outputs
 from cmr.models.relations import RelationMaps
+from cmr.models.texture import TextureHead
 
 
 class CMRBase(nn.Module):
@@ -48,6 +49,11 @@ class CMRBase(nn.Module):
         self.mesh_encoder = ResNetEncoder(self.backbone_name, in_channels, self.latent_size)
         self.final_decoder = UNetDecoder2d(channels, self.num_joints + 1, self.decoder_channels)
         self.mesh_decoder = mesh_decoder
+        self.texture = None
+
+    def add_texture_head(self, num_vertices: int) -> None:
+        """Add the colour head (:mod:`cmr.models.texture`): outputs gain ``albedo`` and ``light``."""
+        self.texture = TextureHead(STEM_CHANNELS, num_vertices)
 
     def _mesh_stage(
         self,
@@ -69,4 +75,7 @@ class CMRBase(nn.Module):
         heatmaps = torch.sigmoid(heatmap_logits)
         stage = self.mesh_encoder(torch.cat([stem, heatmaps, self.relations(heatmaps)], dim=1))
         mesh = self.mesh_decoder(self.mesh_encoder.latent(stage.x4))
-        return cmr_outputs(mesh, self.final_decoder(stage.pyramid()), aux_heatmap_logits, aux_mask_logits)
+        outputs = cmr_outputs(mesh, self.final_decoder(stage.pyramid()), aux_heatmap_logits, aux_mask_logits)
+        if self.texture is not None:
+            outputs.update(self.texture(stem))
+        return outputs

@@ -83,6 +83,33 @@ def _map_terms(name: str, outputs: dict, target: torch.Tensor, weight: float, au
     return terms
 
 
+def weighted_terms(
+    outputs: dict,
+    targets: dict,
+    loss_cfg,
+    faces: torch.Tensor | np.ndarray,
+    joint_regressor: torch.Tensor | np.ndarray,
+) -> dict[str, tuple[torch.Tensor, float]]:
+    """Every loss term with a target, ``{name: (value, weight)}`` (see :func:`compute_losses`)."""
+    vertices = outputs["mesh"][0]
+    faces = torch.as_tensor(faces, dtype=torch.long, device=vertices.device)
+    weighted: dict[str, tuple[torch.Tensor, float]] = {}
+    if "mesh" in targets:
+        weighted.update(_mesh_terms(outputs, targets["mesh"], loss_cfg, faces))
+    if "heatmaps" in targets:
+        weighted.update(_map_terms("heatmap", outputs, targets["heatmaps"], loss_cfg.HEATMAP, loss_cfg.AUX_HEATMAP))
+    if "mask" in targets:
+        mask = targets["mask"]
+        mask = mask.unsqueeze(1) if mask.ndim == 3 else mask
+        weighted.update(_map_terms("mask", outputs, mask, loss_cfg.MASK, loss_cfg.AUX_MASK))
+    if "xyz" in targets and loss_cfg.JOINT_3D > 0:
+        regressor = torch.as_tensor(joint_regressor, device=vertices.device)
+        weighted["joint_3d"] = (joint_l1_loss(vertices, targets["xyz"], regressor), loss_cfg.JOINT_3D)
+    if not weighted:
+        raise ValueError(f"no loss term has a target; targets hold {sorted(targets)}")
+    return weighted
+
+
 def compute_losses(
     outputs: dict,
     targets: dict,
@@ -110,22 +137,7 @@ def compute_losses(
         Σ_l MESH_L1[l] · L1_l) and the aux terms (sums over the intermediate outputs), plus
         ``'total'``, the weighted sum.
     """
-    vertices = outputs["mesh"][0]
-    faces = torch.as_tensor(faces, dtype=torch.long, device=vertices.device)
-    weighted: dict[str, tuple[torch.Tensor, float]] = {}
-    if "mesh" in targets:
-        weighted.update(_mesh_terms(outputs, targets["mesh"], loss_cfg, faces))
-    if "heatmaps" in targets:
-        weighted.update(_map_terms("heatmap", outputs, targets["heatmaps"], loss_cfg.HEATMAP, loss_cfg.AUX_HEATMAP))
-    if "mask" in targets:
-        mask = targets["mask"]
-        mask = mask.unsqueeze(1) if mask.ndim == 3 else mask
-        weighted.update(_map_terms("mask", outputs, mask, loss_cfg.MASK, loss_cfg.AUX_MASK))
-    if "xyz" in targets and loss_cfg.JOINT_3D > 0:
-        regressor = torch.as_tensor(joint_regressor, device=vertices.device)
-        weighted["joint_3d"] = (joint_l1_loss(vertices, targets["xyz"], regressor), loss_cfg.JOINT_3D)
-    if not weighted:
-        raise ValueError(f"no loss term has a target; targets hold {sorted(targets)}")
+    weighted = weighted_terms(outputs, targets, loss_cfg, faces, joint_regressor)
     terms = {name: value for name, (value, _) in weighted.items()}
     terms["total"] = sum(weight * value for value, weight in weighted.values())
     return terms

@@ -6,6 +6,8 @@ Keys of the output dict (B = batch, h x w = half the input resolution, J = 21 jo
     mask_logits          (B, 1, h, w)  final silhouette (logits)
     aux_heatmap_logits   list of (B, J, h, w): the intermediate heatmaps (training-only)
     aux_mask_logits      list of (B, 1, h, w): the intermediate silhouettes (training-only)
+    albedo, light        (B, N, 3) vertex colours and (B, 9) light, with the colour head only
+                         (MODEL.TEXTURE, :mod:`cmr.models.texture`)
 
 :func:`decode_outputs` turns it into metric, camera-free quantities (:class:`DecodedOutputs`):
 inference, validation and the training image panels all use it.

@@ -1,0 +1,146 @@
+"""A folder of photos without 3-D labels, with the hands ``cmr detect`` found in them.
+
+Each photo contributes its most confident hand (``hands[0]`` of ``<id>_hands.json``, written by
+``python -m cmr detect --input FOLDER --output DETECTIONS``) when its score reaches ``min_score``.
+Left hands are mirrored (image, K, keypoints, depth) into right hands, as the demo does. The hand
+is framed by the model's crop policy around its keypoints
+(:meth:`cmr.geometry.crop.CropPolicy.around_keypoints`), jittered like the FreiHAND-layout
+training crops when augmenting. K per photo as :func:`cmr.data.intrinsics.read_intrinsics`.
+
+Sample dict (float32 tensors; S = input side, h = S / 2):
+
+====================  ============  ===============================================
+key                   shape         meaning
+====================  ============  ===============================================
+image                 (3, S, S)     RGB, ``(x / 255 - 0.5) / 0.5``
+K                     (3, 3)        intrinsics of the crop, pixels
+keypoints             (21, 2)       detected keypoints in crop pixels
+keypoint_confidence   (21,)         detector confidence, 0 outside the crop
+keypoint_heatmaps     (21, h, h)    Gaussians at the keypoints (confidence >= ``min_confidence``)
+depth                 (1, h, h)     metres, 0 = background (with a depth folder)
+index                 int           the sample index
+====================  ============  ===============================================
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from cmr.data import targets
+from cmr.data.augment import SampleRandomness, normalise_image, photometric_distort
+from cmr.data.freihand import to_tensors, read_depth
+from cmr.data.intrinsics import image_id, read_intrinsics
+from cmr.fileio import IMAGE_SUFFIXES, read_rgb
+from cmr.geometry import crop as crops
+from cmr.geometry.camera import mirror_intrinsics
+from cmr.geometry.crop import KEYPOINT_TO_HAND_EXTENT, CropJitter, CropPolicy
+from cmr.geometry.pixel_maps import apply_affine, mirror_map
+
+
+@dataclass(frozen=True)
+class DetectedHand:
+    """One photo's hand: path, (3, 3) K, (21, 2) keypoints (pixels), (21,) confidence, side,
+    and its depth map's path (or None)."""
+
+    path: Path
+    K: np.ndarray
+    keypoints: np.ndarray
+    confidence: np.ndarray
+    side: str
+    depth: Path | None
+
+
+def _read_detections(path: Path) -> dict:
+    try:
+        with open(path) as file:
+            record = json.load(file)
+        record["hands"], record["width"], record["height"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{path}: not a `cmr detect` record with width, height and hands ({error})") from None
+    return record
+
+
+def find_hands(folder: Path, detections: Path, depth: Path | None, min_score: float, fov_deg: float
+               ) -> list[DetectedHand]:
+    """The usable hand of every photo of ``folder`` (sorted by name); see the module docstring.
+
+    Raises FileNotFoundError for a missing folder, or when no photo has a detection record.
+    """
+    if not folder.is_dir():
+        raise FileNotFoundError(f"photo folder not found: {folder}")
+    hands, recorded = [], 0
+    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+        record_path = detections / f"{image_id(path)}_hands.json"
+        if not record_path.is_file():
+            continue
+        recorded += 1
+        record = _read_detections(record_path)
+        if not record["hands"] or record["hands"][0]["score"] < min_score:
+            continue
+        best = record["hands"][0]
+        K, _ = read_intrinsics(path, int(record["width"]), int(record["height"]), fov_deg)
+        depth_path = depth / f"{image_id(path)}.png" if depth is not None else None
+        if depth_path is not None and not depth_path.is_file():
+            raise FileNotFoundError(f"{depth_path}: depth map of {path.name} not found (16-bit PNG, millimetres)")
+        hands.append(DetectedHand(path, K, np.asarray(best["keypoints"], dtype=np.float64),
+                                  np.asarray(best["confidence"], dtype=np.float64), best["side"], depth_path))
+    if not recorded:
+        raise FileNotFoundError(f"{detections}: no <id>_hands.json for the photos of {folder}; run "
+                                f"`python -m cmr detect --input {folder} --output {detections}` first")
+    return hands
+
+
+class DetectedPhotos(Dataset):
+    """Training samples of one photo folder (see the module docstring).
+
+    Args:
+        hands: :func:`find_hands`'s list. policy: the model's crop policy. jitter: training crop
+        jitter (None: centred crops). color_aug: photometric distortion when jittering.
+        min_confidence: keypoints below it get no heatmap. seed: as :class:`FreiHANDDataset`'s.
+    """
+
+    def __init__(self, hands: list[DetectedHand], policy: CropPolicy, jitter: CropJitter | None,
+                 color_aug: bool, min_confidence: float, seed: int = 0) -> None:
+        if not hands:
+            raise ValueError("a photo source needs at least one detected hand")
+        self.hands, self.policy, self.jitter = hands, policy, jitter
+        self.color_aug, self.min_confidence = bool(color_aug), float(min_confidence)
+        self.randomness = SampleRandomness(seed)
+        self.has_depth = hands[0].depth is not None
+
+    def __len__(self) -> int:
+        return len(self.hands)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.sample(index, self.randomness.generator() if self.jitter else None)
+
+    def sample(self, index: int, rng: np.random.Generator | None) -> dict:
+        """Sample ``index``, augmented with ``rng`` (None: centred crop, no colour change)."""
+        hand = self.hands[index]
+        image, K, keypoints = read_rgb(hand.path), hand.K, hand.keypoints
+        depth = read_depth(hand.depth) if hand.depth is not None else None
+        if hand.side == "left":
+            width = image.shape[1]
+            image, K = np.ascontiguousarray(image[:, ::-1]), mirror_intrinsics(K, width)
+            keypoints = apply_affine(mirror_map(width), keypoints)
+            depth = None if depth is None else np.ascontiguousarray(depth[:, ::-1])
+        crop = (self.policy.around_keypoints(keypoints, K) if rng is None
+                else self.policy.jittered(keypoints, K, self.jitter, rng, KEYPOINT_TO_HAND_EXTENT))
+        pixels = crops.warp_image(image, crop)
+        if rng is not None and self.color_aug:
+            pixels = photometric_distort(pixels, rng)
+        uv = apply_affine(crop.matrix, keypoints)
+        size = self.policy.size
+        confidence = np.where(targets.inside_crop(uv, size), hand.confidence, 0.0)
+        sample = {
+            "image": normalise_image(pixels), "K": crop.K, "keypoints": uv, "keypoint_confidence": confidence,
+            "keypoint_heatmaps": targets.gaussian_heatmaps(uv, confidence >= self.min_confidence, size, size // 2),
+        }
+        if depth is not None:
+            sample["depth"] = crops.warp_depth_half(depth, crop)[None]
+        return to_tensors(sample, index)

@@ -1,0 +1,123 @@
+"""What the training loop (:mod:`cmr.engine.train`) uses around its steps: devices and precision,
+the data loader of plain and mixed runs, TensorBoard panels, validation, parameter digests."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from cmr.data.mixing import RatioSampler, collate_mixed
+from cmr.engine.distributed import ProcessInfo
+from cmr.engine.runs import epoch_seed
+from cmr.models.outputs import decode_outputs
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    """Move every tensor (lists of tensors, dicts of tensors) of a collated batch to ``device``."""
+    def move(value):
+        if isinstance(value, torch.Tensor):
+            return value.to(device, non_blocking=True)
+        if isinstance(value, list) and value and isinstance(value[0], torch.Tensor):
+            return [item.to(device, non_blocking=True) for item in value]
+        if isinstance(value, dict):
+            return {key: move(item) for key, item in value.items()}
+        return value
+
+    return {key: move(value) for key, value in batch.items()}
+
+
+def autocast(cfg, device: torch.device):
+    """The autocast context of ``TRAIN.AMP``: float16 on CUDA, bfloat16 on CPU."""
+    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    return torch.autocast(device.type, dtype=dtype, enabled=cfg.TRAIN.AMP)
+
+
+def float32_outputs(outputs: dict) -> dict:
+    """Cast autocast outputs back to float32 so the losses run in full precision."""
+    def cast(value):
+        if isinstance(value, torch.Tensor):
+            return value.float()
+        if isinstance(value, list):
+            return [cast(item) for item in value]
+        return value
+
+    return {key: cast(value) for key, value in outputs.items()}
+
+
+def data_loader(dataset, cfg, info: ProcessInfo, epoch: int, shuffle: bool, batch_size: int, drop_last: bool,
+                sources=None) -> DataLoader:
+    """A loader over ``dataset``: split over the processes, reshuffled per epoch; with ``sources``
+    (:func:`cmr.data.mixing.training_sources`) drawn by their shares and collated by labels."""
+    if sources is None:
+        sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=shuffle,
+                                     seed=cfg.TRAIN.SEED, drop_last=drop_last)
+        collate = None
+    else:
+        samples = int(cfg.DATA.SAMPLES_PER_EPOCH) or len(dataset)
+        sampler, collate = RatioSampler(sources, samples, cfg.TRAIN.SEED, info.rank, info.world_size), collate_mixed
+    sampler.set_epoch(epoch)
+    return DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, num_workers=cfg.DATA.NUM_WORKERS,
+        drop_last=drop_last, pin_memory=info.device.type == "cuda", collate_fn=collate,
+        generator=torch.Generator().manual_seed(epoch_seed(cfg, epoch, info.rank)),
+    )
+
+
+def image_panel(batch: dict, outputs: dict, regressor: torch.Tensor) -> torch.Tensor:
+    """(3, H, W) grid of the first samples: input, target mask (where every shown sample has one),
+    predicted mask, predicted heatmaps."""
+    import torch.nn.functional as F
+    from torchvision.utils import make_grid
+
+    count = min(4, batch["image"].shape[0])
+    size = batch["image"].shape[-1]
+    decoded = decode_outputs(outputs, regressor, size)
+    images = (batch["image"][:count].detach().float().cpu() * 0.5 + 0.5).clamp(0, 1)
+
+    def as_rgb(maps: torch.Tensor) -> torch.Tensor:
+        maps = F.interpolate(maps[:count].detach().float().cpu(), size=(size, size), mode="nearest")
+        return maps.clamp(0, 1).repeat(1, 3, 1, 1)
+
+    rows = [images]
+    if "mask" in batch and len(batch["mask"]) == batch["image"].shape[0]:
+        rows.append(as_rgb(batch["mask"]))
+    rows += [as_rgb(decoded.mask[:, None]), as_rgb(decoded.heatmaps.amax(dim=1, keepdim=True))]
+    return make_grid(torch.cat(rows), nrow=count)
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, loader: DataLoader, regressor: torch.Tensor, device: torch.device,
+             show_progress: bool) -> dict:
+    """Root-relative errors (mm) on an evaluation split: MPJPE, MPVPE and their PA versions."""
+    from cmr.evaluation.metrics import align_w_scale
+
+    model.eval()
+    errors: dict[str, list[np.ndarray]] = {"mpjpe": [], "pa_mpjpe": [], "mpvpe": [], "pa_mpvpe": []}
+    for batch in tqdm(loader, desc="validate", disable=not show_progress, dynamic_ncols=True, leave=False):
+        batch = to_device(batch, device)
+        decoded = decode_outputs(model(batch["image"]), regressor, batch["image"].shape[-1])
+        vertices, joints = decoded.vertices, decoded.joints
+        gt_joints = batch["xyz_camera"] - batch["xyz_camera"][:, :1]
+        gt_vertices = batch["verts_camera"] - batch["xyz_camera"][:, :1]
+        for name, pred, gt in (("mpjpe", joints, gt_joints), ("mpvpe", vertices, gt_vertices)):
+            pred, gt = pred.cpu().numpy().astype(np.float64), gt.cpu().numpy().astype(np.float64)
+            errors[name].append(np.linalg.norm(pred - gt, axis=-1).mean(axis=1))
+            aligned = align_w_scale(gt, pred, allow_reflection=False)
+            errors[f"pa_{name}"].append(np.linalg.norm(aligned - gt, axis=-1).mean(axis=1))
+    return {f"val_{name}_mm": float(np.concatenate(values).mean() * 1000.0) for name, values in errors.items()}
+
+
+def parameter_digest(model: torch.nn.Module) -> str:
+    """sha256 of every parameter's bytes (to check that DDP ranks hold identical weights).
+
+    Buffers (BatchNorm running statistics) are left out: each rank updates them on its own data.
+    """
+    digest = hashlib.sha256()
+    for name, param in sorted(model.named_parameters()):
+        digest.update(name.encode())
+        digest.update(param.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
