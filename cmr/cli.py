@@ -28,6 +28,7 @@ COMMANDS = {
     "sheet": ("cmr.tools.sheet", "a contact sheet of dataset samples with keypoints and mesh overlaid"),
     "template": ("cmr.tools.template_command", "build the hand template bundle, or convert CMR's released files"),
     "samples": ("cmr.tools.samples", "bundle demo inputs and their ground truth from a FreiHAND-layout set"),
+    "experiment": ("cmr.tools.experiments", "the experiments of learning without 3-D labels (self-supervision, depth, texture)"),
 }
 #: Benchmark name -> module with add_arguments/run.
 BENCHMARKS = {

@@ -92,7 +92,8 @@ class MixedLoss:
                 terms[name] = Term(value, float(weight), share=len(labelled) / size)
         photos = batch_rows(batch, "keypoints", size, device)
         if photos is not None:
-            terms.update(self._keypoint_terms(select(outputs, photos), batch, step, len(photos) / size))
+            K = batch["K"].index_select(0, photos)
+            terms.update(self._keypoint_terms(select(outputs, photos), batch, K, step, len(photos) / size))
         terms.update(self._render_terms(outputs, batch, step, size, device))
         if not terms:
             raise ValueError(f"no loss term has a target; the batch holds {sorted(batch)}")
@@ -101,13 +102,14 @@ class MixedLoss:
     def _self_term(self, name: str, values: Tensor, step: int, share: float) -> Term:
         return Term(values.mean(), float(self.self_cfg[name.upper()]), self.schedule(step), share)
 
-    def _keypoint_terms(self, outputs: dict, batch: dict, step: int, share: float) -> dict[str, Term]:
-        """S2HAND's terms and the mesh priors of the samples with detected keypoints."""
+    def _keypoint_terms(self, outputs: dict, batch: dict, K: Tensor, step: int, share: float) -> dict[str, Term]:
+        """S2HAND's terms and the mesh priors of the samples with detected keypoints (``outputs``
+        and K (k, 3, 3) of those rows only)."""
         keypoints, confidence = batch["keypoints"], self._confidence(batch)
         vertices, joints = self._metric_mesh(outputs)
-        translation = render.place_meshes(vertices, joints, keypoints, confidence**2, batch["K"], self.input_size,
+        translation = render.place_meshes(vertices, joints, keypoints, confidence**2, K, self.input_size,
                                           int(self.self_cfg.RENDER_SIZE)).translation
-        projected = project_points(joints + translation[:, None], batch["K"])
+        projected = project_points(joints + translation[:, None], K)
         heatmaps = ssl.heatmap_keypoint_loss(outputs["heatmap_logits"], batch["keypoint_heatmaps"], confidence)
         for aux in outputs["aux_heatmap_logits"]:
             heatmaps = heatmaps + ssl.heatmap_keypoint_loss(aux, batch["keypoint_heatmaps"], confidence)

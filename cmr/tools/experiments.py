@@ -1,0 +1,151 @@
+"""``python -m cmr experiment NAME``: the experiments of learning without 3-D labels.
+
+Each runs its training runs (``configs/experiments/*.yaml``, resumed when interrupted, skipped
+when done), evaluates them and writes ``out/experiments/<NAME>/results.json``, ``results.md``
+(the table it prints) and its figures:
+
+* ``selfsup``: 3-D labels on a small synthetic subset, then more of the same against the same
+  plus self-supervision on other synthetic images with detected keypoints; synthetic evaluation
+  split (PA-MPJPE, PA-MPVPE, camera-space MPJPE, F@15).
+* ``real``: the bundled model before and after self-supervised fine-tuning on the real unlabelled
+  photos, on Ge's real crops (``../shared/data/ge_real_dev``).
+* ``depth``: step 1's model, fine-tuned on unlabelled synthetic images with detected keypoints,
+  without and with their depth maps (Ge et al.), on the synthetic evaluation split.
+* ``texture``: the colour head trained by render-and-compare; the photometric error over the
+  steps (``photometric.png``) and the textured render of real photos (``texture.jpg``).
+
+``all`` runs the four in this order. Sizes fit 2 CPU cores (about 70 minutes in all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from cmr.config import load_cfg, resolve_path
+from cmr.engine.runs import run_dir
+from cmr.fileio import atomic_write_bytes, atomic_write_json
+from cmr.tools import experiment_data
+
+DESCRIPTION = __doc__.split("\n\n")[0]
+OUT = "out/experiments"
+CONFIGS = "configs/experiments"
+GE_DEV = "../shared/data/ge_real_dev"
+BUNDLED = "cmr/assets/compact_synth.pt"
+#: Synthetic evaluation scores reported (FreiHAND names, cm) -> column titles (mm).
+SYNTH_COLUMNS = {"xyz_al_mean3d": "PA-MPJPE mm", "mesh_al_mean3d": "PA-MPVPE mm",
+                 "xyz_mean3d": "camera MPJPE mm", "f_al_score_15": "F@15"}
+GE_COLUMNS = {"camera_mpjpe_mm": "camera MPJPE mm", "root_error_mm": "root mm", "pa_mpjpe_mm": "PA-MPJPE mm",
+              "uv_error_px": "2D px"}
+
+
+def config(name: str, *overrides: str):
+    return load_cfg(f"{CONFIGS}/{name}.yaml", list(overrides))
+
+
+def train_once(name: str) -> Path:
+    """Train ``configs/experiments/<name>.yaml`` to its end (resuming, or skipping a finished run);
+    returns its last checkpoint."""
+    from cmr.engine.checkpoint import load_checkpoint
+    from cmr.engine.train import train
+
+    cfg = config(name)
+    last = run_dir(cfg) / "checkpoints" / "checkpoint_last.pt"
+    if last.is_file():
+        if load_checkpoint(last)["epoch"] + 1 >= cfg.TRAIN.EPOCHS:
+            return last
+        cfg = config(name, "TRAIN.RESUME", "last")
+    train(cfg)
+    return last
+
+
+def synth_scores(checkpoint: str | Path, exp_name: str) -> dict:
+    """Official FreiHAND scores of a checkpoint on the synthetic evaluation split (cm -> mm)."""
+    from cmr.engine.checkpoint import open_run
+    from cmr.engine.evaluate import evaluate_model
+
+    loaded = open_run(resolve_path(checkpoint), None, ["EXP_NAME", exp_name, "TEST.NUM_PLOTS", "4"])
+    scores = evaluate_model(loaded.cfg, loaded)["scores"]
+    return {title: scores[key] * (10.0 if key.endswith("mean3d") else 1.0) for key, title in SYNTH_COLUMNS.items()}
+
+
+def ge_scores(checkpoint: str | Path, exp_name: str) -> dict:
+    """Scores of a checkpoint's network on Ge's real dev crops (the demo's pipeline)."""
+    from cmr.engine.checkpoint import open_run
+    from cmr.engine.ge_eval import evaluate_ge
+
+    loaded = open_run(resolve_path(checkpoint), None, ["EXP_NAME", exp_name, "TEST.DATASET", "ge_real",
+                                                       "DATA.ROOT", str(resolve_path(GE_DEV))])
+    scores = evaluate_ge(loaded.cfg, loaded)["scores"]
+    return {title: scores[key] for key, title in GE_COLUMNS.items()}
+
+
+def table(rows: dict[str, dict]) -> str:
+    """A markdown table: one row per entry, the columns of the first."""
+    columns = list(next(iter(rows.values())))
+    lines = ["| | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    lines += [f"| {name} | " + " | ".join(f"{row[c]:.4g}" for c in columns) + " |" for name, row in rows.items()]
+    return "\n".join(lines)
+
+
+def report(name: str, rows: dict[str, dict], notes: str = "") -> dict:
+    """Write and print an experiment's table; returns the rows."""
+    folder = resolve_path(OUT) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    text = f"## {name}\n\n{table(rows)}\n{notes}"
+    atomic_write_json(folder / "results.json", rows)
+    atomic_write_bytes(folder / "results.md", text.encode())
+    print(text)
+    return rows
+
+
+def run_selfsup() -> dict:
+    experiment_data.prepare(["synth_unlabelled"])
+    base = train_once("ssl_labelled")
+    rows = {"3-D labels, 250 annotations": synth_scores(base, "ssl_labelled")}
+    rows["+ more of the same"] = synth_scores(train_once("ssl_labelled_more"), "ssl_labelled_more")
+    rows["+ self-supervision on 1,000 unlabelled"] = synth_scores(train_once("ssl_mixed"), "ssl_mixed")
+    return report("selfsup", rows, "\nSynthetic evaluation split (500 images), network + registration.\n")
+
+
+def run_depth() -> dict:
+    experiment_data.prepare(["synth_unlabelled"])
+    rows = {"no fine-tuning": synth_scores(train_once("ssl_labelled"), "ssl_labelled")}
+    rows["fine-tuned, detected keypoints"] = synth_scores(train_once("depth_keypoints"), "depth_keypoints")
+    rows["fine-tuned, keypoints + depth maps"] = synth_scores(train_once("depth"), "depth")
+    return report("depth", rows, "\nSynthetic evaluation split; the fine-tuning sees no 3-D label.\n")
+
+
+def run_real() -> dict:
+    experiment_data.prepare(["sign_digits"])
+    rows = {"bundled model": ge_scores(BUNDLED, "real_before")}
+    rows["+ self-supervision on real photos"] = ge_scores(train_once("real_selfsup"), "real_selfsup")
+    return report("real", rows, "\nGe et al.'s 60 real dev crops, the network's mesh (no fitting).\n")
+
+
+def run_texture() -> dict:
+    from cmr.tools.texture_figures import photometric_curve, texture_sheet
+
+    experiment_data.prepare(["sign_digits"])
+    checkpoint = train_once("texture")
+    folder = resolve_path(OUT) / "texture"
+    folder.mkdir(parents=True, exist_ok=True)
+    curve = photometric_curve(run_dir(config("texture")) / "board", folder / "photometric.png")
+    texture_sheet(checkpoint, resolve_path(experiment_data.DATA_DIR) / "sign_digits", folder / "texture.jpg")
+    rows = {"photometric L1 (RGB in [0, 1], in the silhouette)": {"first 10 steps": curve[0], "last 10 steps": curve[1]}}
+    return report("texture", rows, "\nFigures: photometric.png, texture.jpg.\n")
+
+
+EXPERIMENTS = {"selfsup": run_selfsup, "depth": run_depth, "real": run_real, "texture": run_texture}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", choices=[*EXPERIMENTS, "all"], help="the experiment to run")
+
+
+def run(args: argparse.Namespace) -> int:
+    names = list(EXPERIMENTS) if args.name == "all" else [args.name]
+    results = {name: EXPERIMENTS[name]() for name in names}
+    print(json.dumps({name: list(rows) for name, rows in results.items()}))
+    return 0
