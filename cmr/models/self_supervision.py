@@ -7,8 +7,8 @@ in a 224-px crop (``pixels * 224 / S`` for an S-px input), the frame S2HAND's we
 
 Where S2HAND regularises with MANO (a pose-PCA space, per-joint angle boxes, a shape prior),
 this network has no pose parameters: its decoder outputs free vertices. The priors here are
-therefore on the mesh: 3-D bone lengths held within a band around the template's (the open hand
-model's shape space scales bones by about +-15 %), and a smoothness prior that keeps each
+therefore on the mesh: 3-D bone lengths held within a band around the template's (its half-width,
+0.2 in log ratio, is the 95th percentile of the open hand model's shape space at beta ~ N(0, I)), and a smoothness prior that keeps each
 vertex's Laplacian (its offset from its neighbours' mean) near the template's, which is what the
 spiky meshes of the bundled model violate. The open hand model's joint limits enter at the
 fitting stage (:mod:`cmr.fitting`), which is too slow to run in every training step.
@@ -29,7 +29,8 @@ REFERENCE_CROP = 224.0
 ROBUST_KNEE_PX = 5.0
 #: S2HAND's per-keypoint weights: 2 for the wrist, 1.5 for the five tips, 1 for the others.
 KEYPOINT_WEIGHTS = torch.tensor([2.0] + [1.0, 1.0, 1.0, 1.5] * 5)
-#: Half-width of the accepted band of each bone's log length ratio to the template's.
+#: Half-width of the accepted band of each bone's log length ratio to the template's: the open hand
+#: model's shape space (beta ~ N(0, I)) has 95 % of its bones within 0.19-0.23 of the mean hand's.
 BONE_LENGTH_TOLERANCE = 0.2
 #: Roughness accepted before the smoothness prior acts: this times the template's Laplacian.
 SMOOTHNESS_SLACK = 1.5
