@@ -110,13 +110,7 @@ def weighted_terms(
     return weighted
 
 
-def compute_losses(
-    outputs: dict,
-    targets: dict,
-    loss_cfg,
-    faces: torch.Tensor | np.ndarray,
-    joint_regressor: torch.Tensor | np.ndarray,
-) -> dict[str, torch.Tensor]:
+def compute_losses(outputs: dict, targets: dict, loss_cfg, faces, joint_regressor) -> dict[str, torch.Tensor]:
     """Every loss term and their weighted sum.
 
     A term is computed only when its target is in ``targets``, so data without meshes (joints
@@ -129,8 +123,8 @@ def compute_losses(
             (B, 1, h, w) or (B, h, w) in [0, 1], ``'xyz'`` (B, J, 3) joints, root-relative,
             units of 0.2 m (used when ``LOSS.JOINT_3D`` > 0).
         loss_cfg: the ``LOSS`` config section (weights).
-        faces: (F, 3) triangles of the finest level.
-        joint_regressor: (J, N_0) joints-from-vertices matrix (FreiHAND order).
+        faces: (F, 3) triangles of the finest level (tensor or array).
+        joint_regressor: (J, N_0) joints-from-vertices matrix (FreiHAND order; tensor or array).
     Returns:
         ``{'mesh_l1', 'normal', 'edge', 'heatmap', 'aux_heatmap', 'mask', 'aux_mask',
         'joint_3d'}`` for the terms present, unweighted except ``mesh_l1`` (already
