@@ -7,12 +7,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import trimesh
 
 from cmr import REPO_ROOT
 from cmr.cli import main as cli_main
 from cmr.config import load_cfg
 from cmr.detection import HandDetection
-from cmr.engine.checkpoint import save_checkpoint
+from cmr.engine.checkpoint import load_checkpoint, load_weights, run_config, save_checkpoint
 from cmr.engine.hands import HandSettings, predict_side
 from cmr.engine.inputs import output_ids
 from cmr.fileio import OUTPUT_MANIFEST
@@ -22,6 +23,8 @@ from cmr.models.build import build_model, load_template
 from cmr.models.prediction import mirror_prediction
 
 COMPACT_YAML = REPO_ROOT / "configs" / "compact.yaml"
+BUNDLED = REPO_ROOT / "cmr" / "assets" / "compact_synth.pt"
+SAMPLES = REPO_ROOT / "cmr" / "assets" / "samples"
 
 
 @pytest.fixture(scope="module")
@@ -211,3 +214,74 @@ def test_demo_reports_a_missing_checkpoint(tmp_path, capsys):
 def test_output_ids_follow_freihand_naming_and_stay_unique(tmp_path):
     paths = [tmp_path / name for name in ("64_img.jpg", "hand.jpg", "hand.png", "x_img.png")]
     assert output_ids(paths) == {paths[0]: "64", paths[1]: "hand_jpg", paths[2]: "hand_png", paths[3]: "x"}
+
+
+@pytest.fixture(scope="module")
+def textured(tmp_path_factory):
+    """The bundled compact model with a colour head (``MODEL.TEXTURE``) whose albedo is a fixed,
+    clearly red colour per vertex whatever the image: (cfg, model, template, checkpoint path,
+    (N, 3) float32 albedo in [0, 1])."""
+    stored = load_checkpoint(BUNDLED)
+    cfg = run_config(stored, BUNDLED).clone()
+    cfg.defrost()
+    cfg.MODEL.TEXTURE, cfg.DEVICE = True, "cpu"
+    template = load_template(cfg.MODEL.TEMPLATE)
+    torch.manual_seed(0)
+    model = load_weights(build_model(cfg, template), stored, BUNDLED, template, new_heads=("texture.",)).eval()
+    rng = np.random.default_rng(0)
+    n = template.num_vertices[0]
+    red = torch.as_tensor(np.stack([rng.uniform(0.8, 0.95, n), rng.uniform(0.05, 0.2, n),
+                                    rng.uniform(0.05, 0.2, n)], axis=1), dtype=torch.float32)
+    with torch.no_grad():
+        model.texture.albedo.weight.zero_()
+        model.texture.albedo.bias.copy_(torch.logit(red).reshape(-1))
+    path = tmp_path_factory.mktemp("textured") / "textured.pt"
+    save_checkpoint(path, {"model": model.state_dict(), "cfg": cfg.dump(), "template": template.identity()})
+    return cfg, model, template, path, torch.sigmoid(torch.logit(red)).numpy()
+
+
+def _mesh_colours(textured_path, plain_path) -> tuple[np.ndarray, np.ndarray]:
+    """(3,) mean RGB of two renderings of one mesh (textured, plain) where they differ clearly."""
+    textured, plain = (cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB).astype(np.int64)
+                       for path in (textured_path, plain_path))
+    drawn = np.abs(textured - plain).sum(-1) > 60
+    assert drawn.sum() > 200, "no hand drawn"
+    return textured[drawn].mean(0), plain[drawn].mean(0)
+
+
+def test_demo_writes_and_renders_the_colour_heads_vertex_colours(textured, tmp_path, hand_detector):
+    """With the colour head the mesh PLY carries the predicted colours and the overlays show them;
+    without it (the bundled model: the same weights but the head) the same mesh is written
+    uncoloured and overlaid light blue."""
+    _, _, _, checkpoint, albedo = textured
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for suffix in ("_img.jpg", "_K.npy"):
+        shutil.copy(SAMPLES / f"0000{suffix}", inputs)
+    for name, weights in (("textured", checkpoint), ("plain", BUNDLED)):
+        assert _demo(weights, inputs, tmp_path / name, "FITTING.ENABLED", "False") == 0
+    textured_mesh, plain_mesh = (trimesh.load(tmp_path / name / "0000_hand0_mesh.ply", process=False)
+                                 for name in ("textured", "plain"))
+    np.testing.assert_allclose(textured_mesh.vertices, plain_mesh.vertices, atol=1e-5)
+    assert textured_mesh.visual.kind == "vertex" and plain_mesh.visual.kind is None
+    np.testing.assert_array_equal(textured_mesh.visual.vertex_colors[:, :3], np.round(albedo * 255).astype(np.uint8))
+    for picture in ("0000_overlay.jpg", "0000_hand0_plot.jpg"):  # the photo's; the hand's in the plot
+        reddish, bluish = _mesh_colours(tmp_path / "textured" / picture, tmp_path / "plain" / picture)
+        assert reddish[0] > reddish[1] + 60 and reddish[0] > reddish[2] + 60, (picture, reddish)
+        assert bluish[2] > bluish[0], (picture, bluish)
+
+
+def test_left_hand_colours_and_light_are_the_mirrored_right_hands(textured):
+    """Colours are per vertex (kept by mirroring); the light's direction mirrors through x = 0."""
+    cfg, model, template, _, albedo = textured
+    image = cv2.cvtColor(cv2.imread(str(SAMPLES / "0000_img.jpg")), cv2.COLOR_BGR2RGB)
+    K = np.load(SAMPLES / "0000_K.npy")
+    keypoints = _hand_keypoints(image.shape[1], image.shape[0])
+    compact = (cfg, model, template)
+    right = _predict(compact, [image], [K], [keypoints])
+    left = _predict(compact, [np.ascontiguousarray(image[:, ::-1])], [mirror_intrinsics(K, image.shape[1])],
+                    [keypoints * (-1.0, 1.0) + (image.shape[1] - 1.0, 0.0)], left=True)
+    np.testing.assert_allclose(right.sample(0).albedo, albedo, atol=1e-6)
+    torch.testing.assert_close(left.albedo, right.albedo)
+    torch.testing.assert_close(left.light, right.light * torch.tensor([-1.0] + [1.0] * 8), atol=1e-5, rtol=1e-4)
+    assert right.light[0, 0] != 0

@@ -1,10 +1,15 @@
 """What the demo writes: per hand a mesh, a JSON and a plot; per photo an overlay of all its
-hands; per run a contact sheet of the overlays (see :mod:`cmr.engine.demo`)."""
+hands; per run a contact sheet of the overlays (see :mod:`cmr.engine.demo`).
+
+With a colour head (``MODEL.TEXTURE``) the network's mesh PLY carries its per-vertex colours
+and the overlays render them under its light; without one, the meshes are uncoloured and the
+overlays light blue (:data:`cmr.vis.overlay.MESH_COLOUR`)."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+import torch
 
 from cmr.engine.hands import FIT_FIELDS, PredictedHand
 from cmr.engine.inputs import InputImage
@@ -12,6 +17,8 @@ from cmr.fileio import OutputFolder, atomic_write_json
 from cmr.geometry.camera import mirror_faces, project_points
 from cmr.geometry.pixel_maps import apply_affine
 from cmr.mesh.ply import write_ply
+from cmr.models.texture import light_from_vector
+from cmr.render import DirectionalLight
 from cmr.vis.contact_sheet import contact_sheet
 from cmr.vis.overlay import render_overlay, write_rgb_jpeg
 from cmr.vis.plot import plot_prediction
@@ -40,6 +47,24 @@ def _rounded(array, digits: int) -> list:
     return np.round(np.asarray(array, dtype=np.float64), digits).tolist()
 
 
+def texture_of(hands: list[PredictedHand]) -> tuple[np.ndarray | None, DirectionalLight | None]:
+    """The hands' colour-head outputs for one render: their (N, 3) per-vertex colours in [0, 1],
+    concatenated in the order of the hands (as :func:`photo_overlay` concatenates vertices), and
+    one light, the mean of the hands' (:func:`cmr.models.texture.light_from_vector`; terms
+    (1, 3)); (None, None) when a hand has no colours (a model without the head)."""
+    if not hands or any(hand.prediction.albedo is None for hand in hands):
+        return None, None
+    colours = np.concatenate([hand.prediction.albedo for hand in hands])
+    light = light_from_vector(torch.as_tensor(np.stack([hand.prediction.light for hand in hands])))
+    return colours, DirectionalLight(*(term.mean(0, keepdim=True) for term in
+                                       (light.direction, light.colour, light.ambient)))
+
+
+def colour_bytes(colours: np.ndarray | None) -> np.ndarray | None:
+    """(N, 3) RGB in [0, 1] -> (N, 3) uint8 (rounded; None stays None), for a PLY's vertex colours."""
+    return None if colours is None else np.clip(np.round(np.asarray(colours) * 255.0), 0, 255).astype(np.uint8)
+
+
 def hand_record(item: InputImage, index: int, hand: PredictedHand) -> dict:
     """JSON-ready description of one hand (metres, pixels of the photo)."""
     prediction = hand.prediction
@@ -59,29 +84,32 @@ def hand_record(item: InputImage, index: int, hand: PredictedHand) -> dict:
 
 def write_hand(item: InputImage, index: int, hand: PredictedHand, faces: np.ndarray, folder: OutputFolder,
                mask_threshold: float) -> None:
-    """``<id>_hand<k>_mesh.ply`` (the network's), ``<id>_hand<k>_fit.ply`` (the fitted hand,
-    when fitted), ``<id>_hand<k>.json`` and ``<id>_hand<k>_plot.jpg``; ``faces``: the
-    template's (F, 3) right-hand faces."""
+    """``<id>_hand<k>_mesh.ply`` (the network's, with its vertex colours when it has them),
+    ``<id>_hand<k>_fit.ply`` (the fitted hand, when fitted), ``<id>_hand<k>.json`` and
+    ``<id>_hand<k>_plot.jpg``; ``faces``: the template's (F, 3) right-hand faces."""
     stem = folder.path / f"{item.id}_hand{index}"
     mesh, record, plot, fitted = (stem.with_name(stem.name + suffix)
                                   for suffix in ("_mesh.ply", ".json", "_plot.jpg", "_fit.ply"))
     folder.record(mesh, record, plot, *([fitted] if hand.fit is not None else []))  # first: see OutputFolder
     faces = side_faces(faces, hand.side)
-    write_ply(mesh, hand.prediction.vertices, faces)
+    colours, light = texture_of([hand])
+    write_ply(mesh, hand.prediction.vertices, faces, vertex_colors=colour_bytes(colours))
     if hand.fit is not None:
         write_ply(fitted, hand.fit["vertices"], faces)
     atomic_write_json(record, hand_record(item, index, hand))
-    overlay = render_overlay(item.image, hand.prediction.vertices, faces, item.K)
+    overlay = render_overlay(item.image, hand.prediction.vertices, faces, item.K, vertex_colours=colours, light=light)
     plot_prediction(item.image, hand.prediction, faces, item.K, plot, mask_threshold, overlay=overlay)
 
 
 def photo_overlay(item: InputImage, hands: list[PredictedHand], faces: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 RGB: every hand's mesh (:attr:`PredictedHand.vertices`) rendered over the
-    photo in one pass (depth-tested); ``faces``: the template's (F, 3) right-hand faces."""
+    photo in one pass (depth-tested), with their colours when they have them (:func:`texture_of`);
+    ``faces``: the template's (F, 3) right-hand faces."""
     vertices = np.concatenate([hand.vertices for hand in hands])
     offsets = np.cumsum([0] + [len(hand.vertices) for hand in hands[:-1]])
     faces = np.concatenate([side_faces(faces, hand.side) + offset for hand, offset in zip(hands, offsets)])
-    return render_overlay(item.image, vertices, faces, item.K)
+    colours, light = texture_of(hands)
+    return render_overlay(item.image, vertices, faces, item.K, vertex_colours=colours, light=light)
 
 
 def write_photo(item: InputImage, hands: list[PredictedHand], faces: np.ndarray, folder: OutputFolder) -> np.ndarray:

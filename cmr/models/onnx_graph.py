@@ -1,7 +1,8 @@
 """ONNX export of a CMR network with its output decoding, and an onnxruntime network to run it.
 
-The exported graph maps normalised images (B, 3, S, S) (B dynamic) to the six tensors of
-:class:`cmr.models.outputs.DecodedOutputs`, in :data:`OUTPUT_NAMES` order: the network, then
+The exported graph maps normalised images (B, 3, S, S) (B dynamic) to the six required tensors of
+:class:`cmr.models.outputs.DecodedOutputs`, in :data:`OUTPUT_NAMES` order (a colour head's
+``albedo`` and ``light`` are not exported: they are None in the graph's outputs): the network, then
 :func:`cmr.models.outputs.decode_outputs` (metres, sigmoid, mask resize, sub-pixel heatmap peaks).
 The registration in camera space stays outside, in torch (:func:`cmr.models.prediction.predict`).
 
@@ -31,8 +32,10 @@ from torch import Tensor, nn
 from cmr.models.outputs import DecodedOutputs, decode_outputs
 from cmr.models.spiral import SparseUpsample
 
-#: Graph outputs, in the order of the fields of :class:`DecodedOutputs`.
-OUTPUT_NAMES = tuple(field.name for field in dataclasses.fields(DecodedOutputs))
+#: Graph outputs: the required fields of :class:`DecodedOutputs`, in their order (the optional
+#: colour-head fields, which default to None, are left out).
+OUTPUT_NAMES = tuple(field.name for field in dataclasses.fields(DecodedOutputs)
+                     if field.default is dataclasses.MISSING)
 #: The graph's one input: (B, 3, S, S) normalised images.
 INPUT_NAME = "images"
 #: Lowest ONNX opset written.

@@ -50,6 +50,9 @@ class DecodedOutputs:
     heatmaps: (B, 21, S/2, S/2) joint probabilities (sigmoid of the logits).
     mask: (B, S, S) silhouette probabilities, bilinearly resized to the input size.
     uv: (B, 21, 2) pixels in the input (:func:`heatmaps_to_uv`). confidence: (B, 21) maxima.
+    albedo: (B, N, 3) per-vertex colours in [0, 1] and light: (B, 9) the colour head's light
+    (direction, diffuse, ambient; :func:`cmr.models.texture.light_from_vector`), with the colour
+    head only (``MODEL.TEXTURE``); None without it.
     """
 
     vertices: Tensor
@@ -58,6 +61,8 @@ class DecodedOutputs:
     mask: Tensor
     uv: Tensor
     confidence: Tensor
+    albedo: Tensor | None = None
+    light: Tensor | None = None
 
 
 def decode_outputs(outputs: dict, joint_regressor: Tensor, input_size: int) -> DecodedOutputs:
@@ -72,7 +77,8 @@ def decode_outputs(outputs: dict, joint_regressor: Tensor, input_size: int) -> D
     mask = F.interpolate(outputs["mask_logits"].float().sigmoid(), size=(input_size, input_size),
                          mode="bilinear", align_corners=False)[:, 0]
     uv, confidence = heatmaps_to_uv(heatmaps, input_size)
-    return DecodedOutputs(vertices, joints, heatmaps, mask, uv, confidence)
+    albedo, light = (None if outputs.get(key) is None else outputs[key].float() for key in ("albedo", "light"))
+    return DecodedOutputs(vertices, joints, heatmaps, mask, uv, confidence, albedo, light)
 
 
 def heatmaps_to_uv(heatmaps: Tensor, input_size: int | tuple[int, int]) -> tuple[Tensor, Tensor]:

@@ -33,6 +33,8 @@ class SamplePrediction:
     probability in the input. K: (3, 3) intrinsics of the input. input_from_image: (3, 3) pixel
     map from the image the input was cut from to the input. translation: (3,) metres.
     success: the 2D registration step ran. has_silhouette: the 1D step ran.
+    albedo: (N, 3) per-vertex colours in [0, 1] and light: (9,) the colour head's light
+    (:func:`cmr.models.texture.light_from_vector`), with the colour head only; else None.
     """
 
     vertices: np.ndarray
@@ -46,6 +48,8 @@ class SamplePrediction:
     translation: np.ndarray
     success: bool
     has_silhouette: bool
+    albedo: np.ndarray | None = None
+    light: np.ndarray | None = None
 
 
 @dataclass
@@ -58,6 +62,9 @@ class Prediction:
     pixel maps from the source images to the inputs (identity when the inputs are the images);
     registration: the camera-space placement (translation (B, 3) metres, vertices, joints, ...);
     images: (B, 3, S, S) the normalised inputs the network saw.
+    albedo: (B, N, 3) per-vertex colours in [0, 1] and light: (B, 9) camera-space light
+    (direction, diffuse, ambient; :func:`cmr.models.texture.light_from_vector`), from the colour
+    head (``MODEL.TEXTURE``); None without it (and from an exported graph).
     Tensors stay on the model's device; :meth:`sample` gives one input as NumPy arrays.
     """
 
@@ -71,6 +78,8 @@ class Prediction:
     input_from_image: Tensor
     registration: Registration
     images: Tensor
+    albedo: Tensor | None = None
+    light: Tensor | None = None
 
     @property
     def vertices(self) -> Tensor:
@@ -87,7 +96,7 @@ class Prediction:
 
     def sample(self, index: int) -> SamplePrediction:
         """Input ``index`` of the batch as NumPy arrays."""
-        numpy = lambda tensor: tensor[index].detach().cpu().numpy()  # noqa: E731
+        numpy = lambda tensor: None if tensor is None else tensor[index].detach().cpu().numpy()  # noqa: E731
         return SamplePrediction(
             vertices=numpy(self.vertices), joints=numpy(self.joints),
             vertices_relative=numpy(self.vertices_relative), uv=numpy(self.uv),
@@ -96,6 +105,7 @@ class Prediction:
             translation=numpy(self.registration.translation),
             success=bool(self.registration.success[index]),
             has_silhouette=bool(self.registration.has_silhouette[index]),
+            albedo=numpy(self.albedo), light=numpy(self.light),
         )
 
 
@@ -133,12 +143,13 @@ def predict(model: nn.Module | OnnxNetwork, images: Tensor, K, joint_regressor, 
                                           keypoint_source)
         result = register(decoded.vertices, decoded.joints, uv, confidence, K, decoded.mask, config)
     return Prediction(decoded.vertices, decoded.joints, decoded.heatmaps, decoded.mask, decoded.uv,
-                      decoded.confidence, K, maps, result, images)
+                      decoded.confidence, K, maps, result, images, decoded.albedo, decoded.light)
 
 
 def mirror_prediction(prediction: Prediction, image_widths: list[int]) -> Prediction:
     """The prediction for the mirrored inputs of mirrored images: 3D points through x = 0, 2D
-    outputs flipped, each input's map composed with the flip of its source image.
+    outputs flipped, each input's map composed with the flip of its source image; per-vertex
+    colours unchanged, the light's direction mirrored (:func:`mirror_light`).
 
     Turns a right-hand prediction on mirrored images (with mirrored K) into the left-hand
     prediction on the original images, in the original camera frame. image_widths: B source
@@ -162,4 +173,13 @@ def mirror_prediction(prediction: Prediction, image_widths: list[int]) -> Predic
         heatmaps=prediction.heatmaps.flip(-1), mask=prediction.mask.flip(-1), uv=uv,
         confidence=prediction.confidence, K=mirror_intrinsics(prediction.K, size),
         input_from_image=maps, registration=registration, images=prediction.images.flip(-1),
+        albedo=prediction.albedo, light=mirror_light(prediction.light),
     )
+
+
+def mirror_light(light: Tensor | None) -> Tensor | None:
+    """(B, 9) colour-head light (direction first, :func:`cmr.models.texture.light_from_vector`)
+    mirrored through x = 0: the direction's x negated, the colours kept (None stays None)."""
+    if light is None:
+        return None
+    return torch.cat([mirror_points(light[..., :3]), light[..., 3:]], dim=-1)
