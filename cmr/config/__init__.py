@@ -138,6 +138,9 @@ _C.DATA.PHOTOS.FOLDERS = []
 _C.DATA.PHOTOS.DETECTIONS = []
 _C.DATA.PHOTOS.DEPTH = []
 _C.DATA.PHOTOS.RATIOS = []
+#: Per folder, which hands its photos show: 'auto' (the detector's call), 'right' or 'left' (a folder
+#: known to hold one side, e.g. a synthetic set of right hands, where the detector errs); none = auto.
+_C.DATA.PHOTOS.SIDES = []
 #: Hands with a detector score below this are left out.
 _C.DATA.PHOTOS.MIN_SCORE = 0.5
 #: Samples per epoch when mixing sources (0: the sum of the sources' sizes).

@@ -40,7 +40,7 @@ def training_sources(cfg, template) -> list[Source]:
 
     photos = cfg.DATA.PHOTOS
     folders = list(photos.FOLDERS)
-    for key in ("DETECTIONS", "DEPTH", "RATIOS"):
+    for key in ("DETECTIONS", "DEPTH", "RATIOS", "SIDES"):
         if len(photos[key]) not in (0, len(folders)) or (key == "RATIOS" and len(photos[key]) != len(folders)):
             raise ValueError(f"DATA.PHOTOS.{key} has {len(photos[key])} entries for {len(folders)} DATA.PHOTOS.FOLDERS "
                              f"(give one per folder{'' if key == 'RATIOS' else ', or none'})")
@@ -54,7 +54,8 @@ def training_sources(cfg, template) -> list[Source]:
         detections = photos.DETECTIONS[index] if photos.DETECTIONS else ""
         depth = photos.DEPTH[index] if photos.DEPTH else ""
         hands = find_hands(resolve_path(folder), resolve_path(detections or folder),
-                           resolve_path(depth) if depth else None, float(photos.MIN_SCORE), float(cfg.DEMO.FOV))
+                           resolve_path(depth) if depth else None, float(photos.MIN_SCORE), float(cfg.DEMO.FOV),
+                           photos.SIDES[index] if photos.SIDES else "auto")
         dataset = DetectedPhotos(hands, CropPolicy.from_config(cfg.MODEL), jitter, bool(cfg.DATA.COLOR_AUG),
                                  float(cfg.LOSS.SELF.MIN_CONFIDENCE), int(cfg.TRAIN.SEED) + index + 1)
         sources.append(Source(f"photos{index}", dataset, float(photos.RATIOS[index])))

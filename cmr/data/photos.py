@@ -65,12 +65,16 @@ def _read_detections(path: Path) -> dict:
     return record
 
 
-def find_hands(folder: Path, detections: Path, depth: Path | None, min_score: float, fov_deg: float
-               ) -> list[DetectedHand]:
+def find_hands(folder: Path, detections: Path, depth: Path | None, min_score: float, fov_deg: float,
+               side: str = "auto") -> list[DetectedHand]:
     """The usable hand of every photo of ``folder`` (sorted by name); see the module docstring.
+    ``side`` 'right' or 'left' replaces the detector's call for every hand ('auto' keeps it).
 
-    Raises FileNotFoundError for a missing folder, or when no photo has a detection record.
+    Raises FileNotFoundError for a missing folder, or when no photo has a detection record;
+    ValueError for an unknown side.
     """
+    if side not in ("auto", "right", "left"):
+        raise ValueError(f"a photo folder's side must be 'auto', 'right' or 'left', got {side!r}")
     if not folder.is_dir():
         raise FileNotFoundError(f"photo folder not found: {folder}")
     hands, recorded = [], 0
@@ -88,7 +92,8 @@ def find_hands(folder: Path, detections: Path, depth: Path | None, min_score: fl
         if depth_path is not None and not depth_path.is_file():
             raise FileNotFoundError(f"{depth_path}: depth map of {path.name} not found (16-bit PNG, millimetres)")
         hands.append(DetectedHand(path, K, np.asarray(best["keypoints"], dtype=np.float64),
-                                  np.asarray(best["confidence"], dtype=np.float64), best["side"], depth_path))
+                                  np.asarray(best["confidence"], dtype=np.float64),
+                                  best["side"] if side == "auto" else side, depth_path))
     if not recorded:
         raise FileNotFoundError(f"{detections}: no <id>_hands.json for the photos of {folder}; run "
                                 f"`python -m cmr detect --input {folder} --output {detections}` first")

@@ -131,9 +131,15 @@ def soft_argmax_uv(heatmap_logits: Tensor, input_size: int) -> Tensor:
 
 
 def consistency_loss(heatmap_uv: Tensor, projected: Tensor, crop_size: int) -> Tensor:
-    """Robust distance between the 2-D branch's keypoints and the projected mesh joints (both
-    receive gradients, as S2HAND's 2D-3D consistency). (B, 21, 2) each; returns (B,)."""
-    distance = (_pixels_at_reference(heatmap_uv, crop_size) - _pixels_at_reference(projected, crop_size)).norm(dim=-1)
+    """Robust distance of the projected mesh joints to the 2-D branch's keypoints. (B, 21, 2) each;
+    returns (B,).
+
+    Unlike S2HAND's 2D-3D consistency, only the mesh receives the gradient: here the heatmaps are
+    not a training-only branch but what the registration places the mesh with, and the detected
+    keypoints supervise them directly (:func:`heatmap_keypoint_loss`), so a poor mesh must not pull
+    them away."""
+    distance = (_pixels_at_reference(heatmap_uv.detach(), crop_size)
+                - _pixels_at_reference(projected, crop_size)).norm(dim=-1)
     return robust_distance(distance).mean(1)
 
 
