@@ -39,6 +39,13 @@ def test_intrinsics_from_exif_focal_plane_resolution(tmp_path):
     assert np.isclose(K[0, 0], 400.0) and source.startswith("EXIF focal length")
 
 
+def test_exif_that_does_not_fit_the_image_falls_back_to_the_field_of_view(tmp_path):
+    path = _exif_jpeg(tmp_path / "resized.jpg", focal_mm=4.0, plane_resolution=5000.0)  # the original's sensor
+    K, source = read_intrinsics(path, 320, 240, 45.0)
+    assert np.isclose(K[0, 0], 160 / math.tan(math.radians(22.5)))
+    assert source.startswith("field of view 45 degrees (EXIF focal length 4 mm does not fit a 320x240 image")
+
+
 def test_a_K_file_wins_over_exif_and_no_exif_falls_back_to_the_field_of_view(tmp_path):
     path = _exif_jpeg(tmp_path / "phone.jpg", focal_35mm=28)
     K_file = np.array([[300.0, 0, 150], [0, 300, 110], [0, 0, 1]])

@@ -66,5 +66,9 @@ def read_intrinsics(path: Path, width: int, height: int, fov_deg: float) -> tupl
     found = exif_focal_px(path, width, height)
     if found is None:
         return K, f"field of view {fov_deg:g} degrees"
-    K[0, 0] = K[1, 1] = found[0]
-    return validate_intrinsics(K, width, height, f"{path.name} (EXIF)"), found[1]
+    from_exif = K.copy()
+    from_exif[0, 0] = from_exif[1, 1] = found[0]
+    try:
+        return validate_intrinsics(from_exif, width, height, f"{path.name} (EXIF)"), found[1]
+    except ValueError:  # EXIF of the original kept in a resized copy: a guess, not a K file
+        return K, f"field of view {fov_deg:g} degrees ({found[1]} does not fit a {width}x{height} image)"
