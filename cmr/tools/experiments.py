@@ -102,8 +102,8 @@ def report(name: str, rows: dict[str, dict], notes: str = "") -> dict:
 
 def run_selfsup() -> dict:
     experiment_data.prepare(["synth_unlabelled"])
-    base = train_once("ssl_labelled")
-    rows = {"3-D labels, 250 annotations": synth_scores(base, "ssl_labelled")}
+    base = train_once("ssl_labelled_long")
+    rows = {"3-D labels, 250 annotations": synth_scores(base, "ssl_labelled_long")}
     rows["+ more of the same"] = synth_scores(train_once("ssl_labelled_more"), "ssl_labelled_more")
     rows["+ self-supervision on 1,000 unlabelled"] = synth_scores(train_once("ssl_mixed"), "ssl_mixed")
     return report("selfsup", rows, "\nSynthetic evaluation split (500 images), network + registration.\n")
