@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-#: Photos shown in the texture sheet, and steps averaged at each end of the curve.
-SHEET_PHOTOS, CURVE_ENDS = 8, 10
+#: Photos shown in the texture sheet; the fraction of the logged steps averaged at each end of the curve.
+SHEET_PHOTOS, CURVE_END_FRACTION = 8, 0.2
 
 
 def photometric_curve(board: Path, figure: Path) -> tuple[float, float]:
-    """Plot ``train/photometric`` from a run's TensorBoard folder; returns the means of its first
-    and last :data:`CURVE_ENDS` logged values."""
+    """Plot ``train/photometric`` from a run's TensorBoard folder; returns its first logged value and
+    the median of its last :data:`CURVE_END_FRACTION` of logged values."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -37,7 +37,8 @@ def photometric_curve(board: Path, figure: Path) -> tuple[float, float]:
     figure.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(figure)
     plt.close(fig)
-    return float(values[:CURVE_ENDS].mean()), float(values[-CURVE_ENDS:].mean())
+    ends = max(1, round(CURVE_END_FRACTION * len(values)))
+    return float(values[0]), float(np.median(values[-ends:]))
 
 
 @torch.no_grad()
