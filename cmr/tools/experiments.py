@@ -101,21 +101,25 @@ def report(name: str, rows: dict[str, dict], notes: str = "") -> dict:
     return rows
 
 
-def run_selfsup() -> dict:
+def synthetic_experiment(name: str, runs: dict[str, str], notes: str) -> dict:
+    """Train each run (title -> config name) in order and score it on the synthetic evaluation split."""
     experiment_data.prepare(["synth_unlabelled"])
-    base = train_once("ssl_labelled_long")
-    rows = {"3-D labels, 250 annotations": synth_scores(base, "ssl_labelled_long")}
-    rows["+ more of the same"] = synth_scores(train_once("ssl_labelled_more"), "ssl_labelled_more")
-    rows["+ self-supervision on 1,000 unlabelled"] = synth_scores(train_once("ssl_mixed"), "ssl_mixed")
-    return report("selfsup", rows, "\nSynthetic evaluation split (500 images), network + registration.\n")
+    rows = {title: synth_scores(train_once(run), run) for title, run in runs.items()}
+    return report(name, rows, notes)
+
+
+def run_selfsup() -> dict:
+    return synthetic_experiment("selfsup", {
+        "3-D labels, 250 annotations": "ssl_labelled_long", "+ more of the same": "ssl_labelled_more",
+        "+ self-supervision on 1,000 unlabelled": "ssl_mixed",
+    }, "\nSynthetic evaluation split (500 images), network + registration.\n")
 
 
 def run_depth() -> dict:
-    experiment_data.prepare(["synth_unlabelled"])
-    rows = {"no fine-tuning": synth_scores(train_once("ssl_labelled"), "ssl_labelled")}
-    rows["fine-tuned, detected keypoints"] = synth_scores(train_once("depth_keypoints"), "depth_keypoints")
-    rows["fine-tuned, keypoints + depth maps"] = synth_scores(train_once("depth"), "depth")
-    return report("depth", rows, "\nSynthetic evaluation split; the fine-tuning sees no 3-D label.\n")
+    return synthetic_experiment("depth", {
+        "no fine-tuning": "ssl_labelled", "fine-tuned, detected keypoints": "depth_keypoints",
+        "fine-tuned, keypoints + depth maps": "depth",
+    }, "\nSynthetic evaluation split; the fine-tuning sees no 3-D label.\n")
 
 
 def run_real() -> dict:
