@@ -1,6 +1,7 @@
 """Training from mixed supervision: photo folders with detections, ratio sampling, label-wise
 collation, and a short mixed run (labelled subset + photos with depth + colour head)."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -66,18 +67,15 @@ def test_photo_samples_put_the_detected_keypoints_in_the_crop(photo_folder):
 def test_a_left_hand_is_mirrored_into_the_right_hand_it_shows(photo_folder):
     hands = find_hands(photo_folder / "photos", photo_folder / "photos", None, 0.5, 45.0)
     left = DetectedPhotos(hands, CropPolicy(64, 1.3), None, False, 0.2)[5]
-    original = hands[5].__class__(photo_folder / "training" / "rgb" / "00000005.jpg",
-                                  np.asarray(json.loads((photo_folder / "training_K.json").read_text())[5]),
-                                  *(_unmirrored(hands[5]),), 0.9 * np.ones(21), "right", None)
+    width = read_rgb(hands[5].path).shape[1]
+    original = dataclasses.replace(
+        hands[5], path=photo_folder / "training" / "rgb" / "00000005.jpg", side="right",
+        K=np.asarray(json.loads((photo_folder / "training_K.json").read_text())[5]),
+        keypoints=hands[5].keypoints * [-1, 1] + [width - 1, 0])
     right = DetectedPhotos([original], CropPolicy(64, 1.3), None, False, 0.2)[0]
     assert torch.allclose(left["keypoints"], right["keypoints"], atol=1e-3)
     assert torch.allclose(left["K"], right["K"], atol=1e-3)
     assert (left["image"] - right["image"]).abs().mean() < 0.05  # JPEG re-encoding only
-
-
-def _unmirrored(hand):
-    width = 224
-    return hand.keypoints * [-1, 1] + [width - 1, 0]
 
 
 def test_missing_detections_say_which_command_writes_them(tmp_path):
@@ -85,6 +83,14 @@ def test_missing_detections_say_which_command_writes_them(tmp_path):
     write_rgb_jpeg(tmp_path / "photos" / "a.jpg", np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(FileNotFoundError, match="python -m cmr detect --input"):
         find_hands(tmp_path / "photos", tmp_path / "nothing", None, 0.5, 45.0)
+
+
+def test_a_record_without_its_image_size_names_the_file(tmp_path):
+    (tmp_path / "photos").mkdir()
+    write_rgb_jpeg(tmp_path / "photos" / "a.jpg", np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "photos" / "a_hands.json").write_text(json.dumps({"hands": []}))
+    with pytest.raises(ValueError, match=r"a_hands\.json: not a `cmr detect` record: it lacks width, height"):
+        find_hands(tmp_path / "photos", tmp_path / "photos", None, 0.5, 45.0)
 
 
 def test_ratio_sampler_draws_each_source_by_its_share_without_repeats():

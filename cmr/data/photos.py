@@ -59,9 +59,11 @@ def _read_detections(path: Path) -> dict:
     try:
         with open(path) as file:
             record = json.load(file)
-        record["hands"], record["width"], record["height"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
-        raise ValueError(f"{path}: not a `cmr detect` record with width, height and hands ({error})") from None
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not a readable `cmr detect` record ({error})") from None
+    missing = [key for key in ("width", "height", "hands") if not isinstance(record, dict) or key not in record]
+    if missing:
+        raise ValueError(f"{path}: not a `cmr detect` record: it lacks {', '.join(missing)}")
     return record
 
 

@@ -107,8 +107,7 @@ class MixedLoss:
         and K (k, 3, 3) of those rows only)."""
         keypoints, confidence = batch["keypoints"], self._confidence(batch)
         vertices, joints = self._metric_mesh(outputs)
-        translation = render.place_meshes(vertices, joints, keypoints, confidence**2, K, self.input_size,
-                                          int(self.self_cfg.RENDER_SIZE)).translation
+        translation = render.keypoint_translation(joints, keypoints, confidence**2, K)
         projected = project_points(joints + translation[:, None], K)
         heatmaps = ssl.heatmap_keypoint_loss(outputs["heatmap_logits"], batch["keypoint_heatmaps"], confidence)
         for aux in outputs["aux_heatmap_logits"]:
@@ -163,10 +162,9 @@ class MixedLoss:
             colours, light = picked["albedo"], light_from_vector(picked["light"])
             background = render.image_in_unit_range(batch["image"].index_select(0, rows), placed.size)
         images = render.render(placed, self.faces, colours, light, background)
-        position = {int(row): index for index, row in enumerate(rows.tolist())}
         terms = {}
         for name, term_rows in wanted.items():
-            at = torch.tensor([position[int(r)] for r in term_rows.tolist()], device=device)
+            at = torch.searchsorted(rows, term_rows)  # rows is sorted and holds every term row
             terms[name] = self._self_term(name, self._render_value(name, images, picked, batch, at, background),
                                           step, len(term_rows) / size)
         return terms

@@ -42,6 +42,12 @@ class Placed:
     size: int
 
 
+def keypoint_translation(joints: Tensor, uv: Tensor, weight: Tensor, K: Tensor) -> Tensor:
+    """(B, 3) metres: the translation fitting root-relative (B, 21, 3) joints to (B, 21, 2)
+    keypoints with (B, 21) weights in the (B, 3, 3) crop intrinsics (differentiable)."""
+    return solve_translation_2d(joints, uv, K, weight, *PLACEMENT_Z_RANGE)[0]
+
+
 def place_meshes(vertices: Tensor, joints: Tensor, uv: Tensor, weight: Tensor, K: Tensor, crop_size: int,
                  render_size: int) -> Placed:
     """Place root-relative meshes by the 2-D keypoints.
@@ -49,7 +55,7 @@ def place_meshes(vertices: Tensor, joints: Tensor, uv: Tensor, weight: Tensor, K
     vertices: (B, N, 3), joints: (B, 21, 3) metres, root-relative. uv: (B, 21, 2) crop pixels.
     weight: (B, 21) >= 0 per keypoint. K: (B, 3, 3) crop intrinsics. crop_size: S; render_size: R.
     """
-    translation, _ = solve_translation_2d(joints, uv, K, weight, *PLACEMENT_Z_RANGE)
+    translation = keypoint_translation(joints, uv, weight, K)
     resize = torch.as_tensor(scale_map(crop_size, render_size), dtype=K.dtype, device=K.device)
     return Placed(vertices + translation[:, None], translation, resize @ K, render_size)
 

@@ -11,16 +11,15 @@ Every step is skipped when its output exists, so an interrupted preparation resu
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from cmr.config import load_cfg, resolve_path
 from cmr.data.layout import FreiHANDLayout
-from cmr.fileio import IMAGE_SUFFIXES
+from cmr.fileio import IMAGE_SUFFIXES, atomic_write_bytes
 
 #: Where the experiments' photo folders are written.
 DATA_DIR = "out/experiments/data"
@@ -42,12 +41,22 @@ def synth_unlabelled(root: Path, out: Path) -> Path:
     (out / "depth").mkdir(exist_ok=True)
     for index in range(UNLABELLED_FIRST, last):
         name = f"{index:08d}"
-        if not (out / "photos" / f"{name}.jpg").is_file():
-            shutil.copyfile(layout.training_rgb(index), out / "photos" / f"{name}.jpg.tmp")
-            os.replace(out / "photos" / f"{name}.jpg.tmp", out / "photos" / f"{name}.jpg")
-        np.save(out / "photos" / f"{name}_K.npy", np.asarray(Ks[index], dtype=np.float64))
-        shutil.copyfile(layout.training_depth(index), out / "depth" / f"{name}.png")
+        _write_once(out / "photos" / f"{name}.jpg", layout.training_rgb(index).read_bytes)
+        _write_once(out / "photos" / f"{name}_K.npy", lambda: _npy_bytes(np.asarray(Ks[index], dtype=np.float64)))
+        _write_once(out / "depth" / f"{name}.png", layout.training_depth(index).read_bytes)
     return out
+
+
+def _write_once(path: Path, contents) -> None:
+    """Write ``contents()`` (bytes) to ``path`` atomically unless the file is already there."""
+    if not path.is_file():
+        atomic_write_bytes(path, contents(), fsync=False)
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
 
 
 def sign_digits(source: Path, out: Path) -> Path:

@@ -49,6 +49,7 @@ def texture_sheet(checkpoint: Path, folder: Path, figure: Path) -> None:
     from cmr.data.photos import DetectedPhotos, find_hands
     from cmr.engine.checkpoint import open_run
     from cmr.geometry.crop import CropPolicy
+    from cmr.models.outputs import decode_outputs
     from cmr.models.render_losses import place_meshes
     from cmr.models.texture import light_from_vector
     from cmr.render import render
@@ -60,16 +61,16 @@ def texture_sheet(checkpoint: Path, folder: Path, figure: Path) -> None:
     step = max(1, len(hands) // SHEET_PHOTOS)
     dataset = DetectedPhotos(hands[::step][:SHEET_PHOTOS], CropPolicy.from_config(cfg.MODEL), None, False, 0.2)
     batch = collate_mixed([dataset[i] for i in range(len(dataset))])
-    outputs = loaded.model(batch["image"])
     size = cfg.MODEL.INPUT_SIZE
-    vertices = outputs["mesh"][0] * 0.2
-    joints = torch.einsum("jn,bnc->bjc", torch.as_tensor(template.joint_regressor, dtype=torch.float32), vertices)
-    placed = place_meshes(vertices, joints, batch["keypoints"], batch["keypoint_confidence"] ** 2, batch["K"], size, size)
+    regressor = torch.as_tensor(template.joint_regressor, dtype=torch.float32)
+    outputs = decode_outputs(loaded.model(batch["image"]), regressor, size)
+    placed = place_meshes(outputs.vertices, outputs.joints, batch["keypoints"], batch["keypoint_confidence"] ** 2,
+                          batch["K"], size, size)
     faces = torch.as_tensor(template.faces[0], dtype=torch.long)
     photo = (batch["image"].permute(0, 2, 3, 1) * 0.5 + 0.5).clamp(0, 1)
-    shaded = render(placed.vertices, faces, placed.K, (size, size), outputs["albedo"],
-                    light_from_vector(outputs["light"]), background=photo).image
-    flat = render(placed.vertices, faces, placed.K, (size, size), outputs["albedo"],
+    shaded = render(placed.vertices, faces, placed.K, (size, size), outputs.albedo,
+                    light_from_vector(outputs.light), background=photo).image
+    flat = render(placed.vertices, faces, placed.K, (size, size), outputs.albedo,
                   background=torch.ones(3)).image
     rows = [torch.cat([photo[i], shaded[i].clamp(0, 1), flat[i].clamp(0, 1)], dim=1) for i in range(len(photo))]
     sheet = torch.cat(rows, dim=0).numpy()
