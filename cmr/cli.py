@@ -45,6 +45,7 @@ BENCHMARKS = {
     "onnx": "cmr.bench.onnx",
     "fast": "cmr.bench.fast",
     "video": "cmr.bench.video",
+    "train": "cmr.bench.train",
 }
 
 #: Errors reported as ``error: ...`` (exit 2) instead of a traceback.

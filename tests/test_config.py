@@ -17,6 +17,23 @@ def test_base_files_are_merged_underneath(tmp_path):
     assert (cfg.MODEL.NAME, cfg.MODEL.INPUT_SIZE, cfg.EXP_NAME) == ("cmr_g", 160, "base")
 
 
+def test_a_list_of_bases_is_merged_in_order(tmp_path):
+    first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    first.write_text("MODEL:\n  NAME: cmr_g\n  INPUT_SIZE: 128\nEXP_NAME: first\n")
+    second.write_text("MODEL:\n  INPUT_SIZE: 160\n")
+    child = tmp_path / "child.yaml"
+    child.write_text(f"_BASE_: [{first}, {second}]\nEXP_NAME: child\n")
+    cfg = load_cfg(str(child))
+    assert (cfg.MODEL.NAME, cfg.MODEL.INPUT_SIZE, cfg.EXP_NAME) == ("cmr_g", 160, "child")
+
+
+def test_the_lite_experiment_is_the_bundled_one_with_the_lite_model():
+    bundled, lite = load_cfg("configs/compact_synth.yaml"), load_cfg("configs/lite_synth.yaml")
+    assert (lite.MODEL.WIDTH, lite.MODEL.MESH_REDUCE) == (32, "strided")
+    assert (lite.DATA.ROOT, lite.TRAIN.EPOCHS, lite.MODEL.TEMPLATE) == (bundled.DATA.ROOT, bundled.TRAIN.EPOCHS,
+                                                                        bundled.MODEL.TEMPLATE)
+
+
 def test_the_bundled_experiment_extends_the_compact_model():
     compact, bundled = load_cfg("configs/compact.yaml"), load_cfg("configs/compact_synth.yaml")
     assert bundled.MODEL.BACKBONE == compact.MODEL.BACKBONE == "resnet10"

@@ -66,6 +66,26 @@ def test_spiral_conv_is_neighbour_major_gather_then_linear():
     torch.testing.assert_close(conv(x[1]), expected[1])
 
 
+def test_spiral_conv_linear_first_computes_the_same_sum():
+    torch.manual_seed(0)
+    num_vertices, length, c_in, c_out = 9, 5, 6, 2  # C_out < C_in: evaluated linear-first
+    indices = torch.randint(0, num_vertices, (num_vertices, length))
+    conv = SpiralConv(c_in, c_out, indices)
+    torch.nn.init.normal_(conv.linear.bias)
+    x = torch.randn(3, num_vertices, c_in, requires_grad=True)
+    gathered = x.index_select(1, indices.view(-1)).view(3, num_vertices, length * c_in)
+    expected = torch.nn.functional.linear(gathered, conv.linear.weight, conv.linear.bias)
+    out = conv(x)
+    torch.testing.assert_close(out, expected)
+    (grad_out,) = torch.autograd.grad(out.square().sum(), x)
+    (grad_expected,) = torch.autograd.grad(expected.square().sum(), x)
+    torch.testing.assert_close(grad_out, grad_expected)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = conv(x)
+    assert low.dtype == torch.bfloat16
+    torch.testing.assert_close(low.float(), expected, atol=0.1, rtol=0.05)
+
+
 def test_spiral_conv_init_and_topology_not_persistent():
     conv = SpiralConv(4, 6, np.zeros((10, 9), dtype=np.int64))
     assert conv.linear.weight.shape == (6, 36)

@@ -16,6 +16,9 @@ from cmr.config import BASE_KEY, CONFIG_VERSION, RENAMED_KEYS, get_cfg, resolve_
 def read_yaml(path: str | os.PathLike, chain: tuple[Path, ...] = ()) -> dict:
     """An experiment file as a dict, with the files it extends (``_BASE_``) merged underneath.
 
+    ``_BASE_`` is one path or a list of paths, merged in order (a later base overrides an earlier
+    one; the file itself overrides them all).
+
     Raises FileNotFoundError (a missing file) or ValueError (malformed YAML, not a mapping, a
     ``_BASE_`` cycle), naming the file.
     """
@@ -30,10 +33,13 @@ def read_yaml(path: str | os.PathLike, chain: tuple[Path, ...] = ()) -> dict:
         raise ValueError(f"{path}: malformed YAML ({error})".replace("\n", " ")) from None
     if not isinstance(content, dict):
         raise ValueError(f"{path}: expected a mapping of config sections, got {type(content).__name__}")
-    base = content.pop(BASE_KEY, None)
-    if base is None:
+    bases = content.pop(BASE_KEY, None)
+    if bases is None:
         return content
-    return _merge_dicts(read_yaml(base, chain + (path,)), content)
+    merged: dict = {}
+    for base in [bases] if isinstance(bases, str) else bases:
+        merged = _merge_dicts(merged, read_yaml(base, chain + (path,)))
+    return _merge_dicts(merged, content)
 
 
 def _merge_dicts(base: dict, update: dict) -> dict:

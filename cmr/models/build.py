@@ -57,6 +57,8 @@ def build_model(cfg, template) -> nn.Module:
         build_mesh_decoder(model_cfg, template),
         model_cfg.LATENT_SIZE,
         decoder_channels=decoder_channels,
+        width=model_cfg.WIDTH,
+        mesh_reduce=model_cfg.MESH_REDUCE,
     )
     if model_cfg.TEXTURE:
         model.add_texture_head(template.num_vertices[0])

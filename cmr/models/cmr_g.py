@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cmr.models.backbone import ResNetEncoder
+from cmr.models.backbone import STANDARD_WIDTH
 from cmr.models.cmr_base import CMRBase
 from cmr.models.heads import UNetDecoder2d
 from cmr.models.relations import FINGER_CHAINS, FINGERTIP_PAIRS
@@ -31,9 +31,12 @@ class CMRG(CMRBase):
         latent_size: int,
         num_joints: int = 21,
         decoder_channels: tuple[int, int, int, int] | None = None,
+        width: int = STANDARD_WIDTH,
+        mesh_reduce: str = "cmr",
     ) -> None:
-        super().__init__(backbone, latent_size, FINGERTIP_PAIRS + FINGER_CHAINS, num_joints, decoder_channels)
-        self.pose_encoder = ResNetEncoder(backbone, None, None)
+        groups = FINGERTIP_PAIRS + FINGER_CHAINS
+        super().__init__(backbone, latent_size, groups, num_joints, decoder_channels, width, mesh_reduce)
+        self.pose_encoder = self._encoder(None, None)
         channels = self.pose_encoder.channels
         self.pose_prior_decoder = UNetDecoder2d(channels, num_joints, decoder_channels)
         self._add_mesh_stage(channels, mesh_decoder)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cmr.models.backbone import STEM_CHANNELS, ResNetEncoder
+from cmr.models.backbone import STANDARD_WIDTH
 from cmr.models.cmr_base import CMRBase
 from cmr.models.heads import UNetDecoder2d
 from cmr.models.relations import FINGERTIP_PAIRS
@@ -34,12 +34,14 @@ class CMRPG(CMRBase):
         latent_size: int,
         num_joints: int = 21,
         decoder_channels: tuple[int, int, int, int] | None = None,
+        width: int = STANDARD_WIDTH,
+        mesh_reduce: str = "cmr",
     ) -> None:
-        super().__init__(backbone, latent_size, FINGERTIP_PAIRS, num_joints, decoder_channels)
-        self.prior_encoder = ResNetEncoder(backbone, None, None)
+        super().__init__(backbone, latent_size, FINGERTIP_PAIRS, num_joints, decoder_channels, width, mesh_reduce)
+        self.prior_encoder = self._encoder(None, None)
         channels = self.prior_encoder.channels
         self.pose_prior_decoder = UNetDecoder2d(channels, num_joints, decoder_channels)
-        self.refine_encoder = ResNetEncoder(backbone, STEM_CHANNELS + num_joints, latent_size)
+        self.refine_encoder = self._encoder(self.width + num_joints, latent_size)
         self.pose_refine_decoder = UNetDecoder2d(channels, num_joints, decoder_channels)
         self.refine_encoder.fc.requires_grad_(False)  # never used: frozen, so DDP needs no unused-parameter search
         self._add_mesh_stage(channels, mesh_decoder)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cmr.models.backbone import STEM_CHANNELS, ResNetEncoder
+from cmr.models.backbone import STANDARD_WIDTH
 from cmr.models.cmr_base import CMRBase
 from cmr.models.heads import UNetDecoder2d
 from cmr.models.relations import FINGERTIP_PAIRS
@@ -27,6 +27,7 @@ class CMRSG(CMRBase):
         latent_size: size of the latent vector (``fc`` output).
         num_joints: J.
         decoder_channels: block widths of the 2-D decoders (``None``: CMR's).
+        width, mesh_reduce: as for :class:`cmr.models.cmr_base.CMRBase`.
     """
 
     #: Name in the configuration and in the official-checkpoint converter.
@@ -39,12 +40,14 @@ class CMRSG(CMRBase):
         latent_size: int,
         num_joints: int = 21,
         decoder_channels: tuple[int, int, int, int] | None = None,
+        width: int = STANDARD_WIDTH,
+        mesh_reduce: str = "cmr",
     ) -> None:
-        super().__init__(backbone, latent_size, FINGERTIP_PAIRS, num_joints, decoder_channels)
-        self.mask_encoder = ResNetEncoder(backbone, None, None)
+        super().__init__(backbone, latent_size, FINGERTIP_PAIRS, num_joints, decoder_channels, width, mesh_reduce)
+        self.mask_encoder = self._encoder(None, None)
         channels = self.mask_encoder.channels
         self.mask_prior_decoder = UNetDecoder2d(channels, 1, decoder_channels)
-        self.pose_encoder = ResNetEncoder(backbone, STEM_CHANNELS + 1, latent_size)
+        self.pose_encoder = self._encoder(self.width + 1, latent_size)
         self.pose_prior_decoder = UNetDecoder2d(channels, num_joints, decoder_channels)
         self.pose_encoder.fc.requires_grad_(False)  # never used: frozen, so DDP needs no unused-parameter search
         self._add_mesh_stage(channels, mesh_decoder)

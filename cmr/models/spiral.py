@@ -21,6 +21,12 @@ class SpiralConv(nn.Module):
     spiral vertex), then one ``nn.Linear(L * C_in, C_out)`` is applied. This is the layout of the
     released CMR weights.
 
+    When ``C_out < C_in`` the same sum is evaluated linear-first: every vertex's features are
+    multiplied by the L weight slices (``(B, N, L, C_out)``), then position ``l`` of row
+    ``indices[n, l]`` is gathered and summed over ``l``. The gathered (and, in training, the
+    back-propagated) tensor shrinks by ``C_in / C_out``, which makes the decoder's fine levels
+    and its 3-coordinate heads several times faster; the result differs by float rounding only.
+
     Args:
         in_channels: C_in.
         out_channels: C_out.
@@ -36,6 +42,9 @@ class SpiralConv(nn.Module):
         self.out_channels = out_channels
         self.num_vertices, self.spiral_length = indices.shape
         self.register_buffer("indices", indices.contiguous(), persistent=False)
+        #: Row of (vertex indices[n, l], position l) in the flattened (N * L) linear-first product.
+        positions = indices * self.spiral_length + torch.arange(self.spiral_length)
+        self.register_buffer("position_indices", positions.view(-1), persistent=False)
         self.linear = nn.Linear(in_channels * self.spiral_length, out_channels)
         nn.init.xavier_uniform_(self.linear.weight)
         nn.init.zeros_(self.linear.bias)
@@ -49,8 +58,21 @@ class SpiralConv(nn.Module):
             raise ValueError(
                 f"SpiralConv expects (B, {self.num_vertices}, {self.in_channels}), got {tuple(x.shape)}"
             )
+        if self.out_channels < channels:
+            return self._linear_first(x)
         gathered = x.index_select(1, self.indices.view(-1))
         return self.linear(gathered.view(batch, num_vertices, self.spiral_length * channels))
+
+    def _linear_first(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, N, C_in) -> (B, N, C_out): the class's sum, multiplied before it is gathered."""
+        batch, num_vertices, channels = x.shape
+        length, out_channels = self.spiral_length, self.out_channels
+        # weight[o, l * C_in + c] -> per_position_weight[c, l * C_out + o]
+        weight = self.linear.weight.view(out_channels, length, channels).permute(2, 1, 0)
+        products = torch.matmul(x, weight.reshape(channels, length * out_channels))
+        products = products.view(batch, num_vertices * length, out_channels)
+        gathered = products.index_select(1, self.position_indices)
+        return gathered.view(batch, num_vertices, length, out_channels).sum(2) + self.linear.bias.to(gathered.dtype)
 
     def extra_repr(self) -> str:
         return (
