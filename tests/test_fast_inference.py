@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from cmr import REPO_ROOT, TEMPLATE_DIR
-from cmr.config import get_cfg
+from cmr.config import get_cfg, load_cfg
 from cmr.mesh.template import Template
 from cmr.models.build import build_model, load_template
 from cmr.models.fast import fold_batch_norms, prepare_for_inference
@@ -39,9 +39,8 @@ def randomise(model: nn.Module, seed: int) -> nn.Module:
     return model.eval()
 
 
-def compact_model(template, name, decoder, attention=None, seed=0):
-    cfg = get_cfg()
-    cfg.merge_from_file(str(REPO_ROOT / "configs" / "compact.yaml"))
+def compact_model(template, name, decoder, attention=None, seed=0, config="compact"):
+    cfg = load_cfg(str(REPO_ROOT / "configs" / f"{config}.yaml"), freeze=False)
     cfg.MODEL.NAME, cfg.MODEL.DECODER, cfg.MODEL.ATTENTION = name, decoder, attention
     torch.manual_seed(seed)
     return randomise(build_model(cfg, template), seed)
@@ -67,6 +66,13 @@ def max_differences(model: nn.Module, size: int, batch: int = 2, relative: bool 
 @pytest.mark.parametrize("name, decoder", VARIANTS)
 def test_fast_copy_matches_eager_on_every_variant(cmr_topology, name, decoder):
     differences = max_differences(compact_model(cmr_topology, name, decoder), 64)
+    assert max(differences.values()) < TOLERANCE, differences
+
+
+@pytest.mark.parametrize("name", ["cmr_sg", "cmr_g"])
+def test_fast_copy_matches_eager_on_the_lite_configuration(cmr_topology, name):
+    """Half-width stages and the strided mesh-stage input block fold and run like the others."""
+    differences = max_differences(compact_model(cmr_topology, name, "spiral", config="lite"), 64)
     assert max(differences.values()) < TOLERANCE, differences
 
 

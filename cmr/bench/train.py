@@ -11,7 +11,9 @@ Every model is measured in this one process on batches of the augmented syntheti
 * the forward's GFLOP per sample (``torch.utils.flop_counter``).
 
 The first model (``compact`` by default, the bundled configuration) is the baseline: the table
-gives every model's step and loop samples/s as ratios to it. Models: ``compact``, ``lite``
+gives every model's step and loop samples/s as ratios to it. ``--before`` puts first, as the
+baseline, the compact model with its spiral convolutions evaluated gather-first (the order
+before linear-first evaluation, :class:`cmr.models.spiral.SpiralConv`). Models: ``compact``, ``lite``
 (``configs/<name>.yaml``) or a variant name (``cmr_sg``, ``cmr_pg``, ``cmr_g``).
 
 Run ``python -m cmr bench train`` (``--help`` lists options; the synthetic set comes from
@@ -74,12 +76,18 @@ def forward_gflop(model: torch.nn.Module, input_size: int, device: torch.device)
     return counter.get_total_flops() / 1e9
 
 
-def build_step(name: str, cfg, template, device: torch.device) -> StepBench:
-    """The model, Adam optimiser and losses of ``cmr train`` for one configuration."""
+def build_step(name: str, cfg, template, device: torch.device, gather_first: bool = False) -> StepBench:
+    """The model, Adam optimiser and losses of ``cmr train`` for one configuration
+    (``gather_first``: every spiral convolution in its gather-then-linear order)."""
     from cmr.models.build import build_model
     from cmr.models.mixed_losses import MixedLoss
+    from cmr.models.spiral import SpiralConv
 
     model = build_model(cfg, template).to(device).train()
+    if gather_first:
+        for module in model.modules():
+            if isinstance(module, SpiralConv):
+                module.linear_first = False
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.TRAIN.LR, weight_decay=cfg.TRAIN.WEIGHT_DECAY)
     faces = torch.as_tensor(template.faces[0], device=device)
     regressor = torch.as_tensor(template.joint_regressor, dtype=torch.float32, device=device)
@@ -156,6 +164,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dataset root laid out like FreiHAND (default: data/FreiHAND_synth in the repository)")
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
                         help="'compact', 'lite' and/or cmr_sg, cmr_pg, cmr_g; the first is the baseline")
+    parser.add_argument("--before", action="store_true",
+                        help="baseline first: the compact model with gather-first spiral convolutions")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=5, help="timed repeats of the phases after one warm-up")
     parser.add_argument("--loop-steps", type=int, default=10, help="timed steps of the training loop")
@@ -173,11 +183,12 @@ def run(args: argparse.Namespace) -> int:
     device = torch.device(args.device)
     torch.manual_seed(0)
     benches, datasets = [], []
-    for name in args.models:
+    runs = [("compact, before", "compact", True)] if args.before else []
+    for title, name, gather_first in runs + [(name, name, False) for name in args.models]:
         cfg = model_config(name)
         cfg.DATA.ROOT, cfg.TRAIN.AMP = str(Path(args.root).absolute()), args.amp
         template = load_template(cfg.MODEL.TEMPLATE)
-        benches.append(build_step(name, cfg, template, device))
+        benches.append(build_step(title, cfg, template, device, gather_first))
         datasets.append(dataset_from_config(cfg, "training", template, augment=True))
     print(f"training step on {device} (torch threads: {torch.get_num_threads()}), batch {args.batch}, "
           f"amp {args.amp}; dataset {args.root}", flush=True)

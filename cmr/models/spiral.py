@@ -21,11 +21,12 @@ class SpiralConv(nn.Module):
     spiral vertex), then one ``nn.Linear(L * C_in, C_out)`` is applied. This is the layout of the
     released CMR weights.
 
-    When ``C_out < C_in`` the same sum is evaluated linear-first: every vertex's features are
-    multiplied by the L weight slices (``(B, N, L, C_out)``), then position ``l`` of row
-    ``indices[n, l]`` is gathered and summed over ``l``. The gathered (and, in training, the
-    back-propagated) tensor shrinks by ``C_in / C_out``, which makes the decoder's fine levels
-    and its 3-coordinate heads several times faster; the result differs by float rounding only.
+    When ``C_out < C_in`` (attribute ``linear_first``) the same sum is evaluated linear-first:
+    every vertex's features are multiplied by the L weight slices (``(B, N, L, C_out)``), then
+    position ``l`` of row ``indices[n, l]`` is gathered and summed over ``l``. The gathered (and,
+    in training, the back-propagated) tensor shrinks by ``C_in / C_out``, which makes the
+    decoder's fine levels and its 3-coordinate heads several times faster; the result differs by
+    float rounding only.
 
     Args:
         in_channels: C_in.
@@ -45,6 +46,8 @@ class SpiralConv(nn.Module):
         #: Row of (vertex indices[n, l], position l) in the flattened (N * L) linear-first product.
         positions = indices * self.spiral_length + torch.arange(self.spiral_length)
         self.register_buffer("position_indices", positions.view(-1), persistent=False)
+        #: Evaluate linear-first (the cheaper order when the convolution narrows).
+        self.linear_first = out_channels < in_channels
         self.linear = nn.Linear(in_channels * self.spiral_length, out_channels)
         nn.init.xavier_uniform_(self.linear.weight)
         nn.init.zeros_(self.linear.bias)
@@ -58,7 +61,7 @@ class SpiralConv(nn.Module):
             raise ValueError(
                 f"SpiralConv expects (B, {self.num_vertices}, {self.in_channels}), got {tuple(x.shape)}"
             )
-        if self.out_channels < channels:
+        if self.linear_first:
             return self._linear_first(x)
         gathered = x.index_select(1, self.indices.view(-1))
         return self.linear(gathered.view(batch, num_vertices, self.spiral_length * channels))

@@ -1,12 +1,13 @@
-"""``python -m cmr experiment NAME``: the experiments of learning without 3-D labels.
+"""``python -m cmr experiment NAME``: the experiments of the README (learning without 3-D labels,
+the training speed of the lite network).
 
 Each runs its training runs (``configs/experiments/*.yaml``, resumed when interrupted, skipped
 when done), evaluates them and writes ``out/experiments/<NAME>/results.json``, ``results.md``
 (the table it prints) and its figures:
 
-* ``selfsup``: 3-D labels on a small synthetic subset, then more of the same against the same
-  plus self-supervision on other synthetic images with detected keypoints; synthetic evaluation
-  split (PA-MPJPE, PA-MPVPE, camera-space MPJPE, F@15).
+* ``selfsup``: the lite CMR-G with 3-D labels on a small synthetic subset, then more of the same
+  against the same plus self-supervision on other synthetic images with detected keypoints;
+  synthetic evaluation split (PA-MPJPE, PA-MPVPE, camera-space MPJPE, F@15).
 * ``real``: the bundled model before and after self-supervised fine-tuning on the real unlabelled
   photos (and, as a control, after the same synthetic samples alone), on Ge's real crops
   (``../shared/data/ge_real_dev``).
@@ -15,7 +16,11 @@ when done), evaluates them and writes ``out/experiments/<NAME>/results.json``, `
 * ``texture``: the colour head trained by render-and-compare; the photometric error over the
   steps (``photometric.png``) and the textured render of real photos (``texture.jpg``).
 
-``all`` runs the four in this order. Sizes fit 2 CPU cores (about 70 minutes in all).
+* ``speed``: the compact CMR-G (the bundled architecture, 2 epochs) against the lite one
+  (``configs/lite.yaml``, 6 epochs) on the same synthetic data and schedule: validation error after
+  every epoch against samples seen and training minutes (``accuracy_vs_time.png``).
+
+``all`` runs the five in this order. Sizes fit 2 CPU cores (about 2 hours in all).
 """
 
 from __future__ import annotations
@@ -110,9 +115,9 @@ def synthetic_experiment(name: str, runs: dict[str, str], notes: str) -> dict:
 
 def run_selfsup() -> dict:
     return synthetic_experiment("selfsup", {
-        "3-D labels, 250 annotations": "ssl_labelled_long", "+ more of the same": "ssl_labelled_more",
-        "+ self-supervision on 1,000 unlabelled": "ssl_mixed",
-    }, "\nSynthetic evaluation split (500 images), network + registration.\n")
+        "3-D labels, 250 annotations": "ssl_lite_labelled", "+ more of the same": "ssl_lite_more",
+        "+ self-supervision on 1,000 unlabelled": "ssl_lite_mixed",
+    }, "\nThe lite CMR-G; synthetic evaluation split (500 images), network + registration.\n")
 
 
 def run_depth() -> dict:
@@ -144,7 +149,47 @@ def run_texture() -> dict:
     return report("texture", rows, "\nFigures: photometric.png, texture.jpg.\n")
 
 
-EXPERIMENTS = {"selfsup": run_selfsup, "depth": run_depth, "real": run_real, "texture": run_texture}
+def training_curve(checkpoint: Path, batch_size: int) -> list[dict]:
+    """Per epoch of a run (from its checkpoint's history): samples seen, training minutes so far
+    (validation excluded), validation PA-MPJPE and PA-MPVPE (mm)."""
+    from cmr.engine.checkpoint import load_checkpoint
+
+    rows, samples, minutes = [], 0, 0.0
+    for record in load_checkpoint(checkpoint)["history"]:
+        count = len(record["step_losses"]) * batch_size
+        samples, minutes = samples + count, minutes + count / record["images_per_second"] / 60.0
+        rows.append({"samples": samples, "training minutes": minutes, "val PA-MPJPE mm": record["val_pa_mpjpe_mm"],
+                     "val PA-MPVPE mm": record["val_pa_mpvpe_mm"]})
+    return rows
+
+
+def model_cost(exp_name: str) -> str:
+    """'G GFLOP, P M parameters' of a run's model."""
+    import torch
+
+    from cmr.bench.train import forward_gflop
+    from cmr.models.build import build_model, load_template
+
+    cfg = config(exp_name)
+    model = build_model(cfg, load_template(cfg.MODEL.TEMPLATE))
+    gflop = forward_gflop(model, cfg.MODEL.INPUT_SIZE, torch.device("cpu"))
+    return f"{gflop:.2f} GFLOP per image, {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters"
+
+
+def run_speed() -> dict:
+    from cmr.tools.speed_figures import accuracy_against_time
+
+    runs = {"compact": "speed_compact", "lite": "speed_lite"}
+    curves = {title: training_curve(train_once(run), config(run).TRAIN.BATCH_SIZE) for title, run in runs.items()}
+    accuracy_against_time(curves, resolve_path(OUT) / "speed" / "accuracy_vs_time.png")
+    rows = {f"{title}, epoch {epoch}": row for title, rows in curves.items() for epoch, row in enumerate(rows, 1)}
+    costs = "; ".join(f"{title}: {model_cost(run)}" for title, run in runs.items())
+    return report("speed", rows, f"\nSynthetic evaluation split (500 images), validation after each epoch of 8,000 "
+                  f"samples. {costs}. Figure: accuracy_vs_time.png. Step-by-step timing: python -m cmr bench train.\n")
+
+
+EXPERIMENTS = {"selfsup": run_selfsup, "depth": run_depth, "real": run_real, "texture": run_texture,
+               "speed": run_speed}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
