@@ -13,3 +13,16 @@ def model_config(name: str):
     if name in CONFIGURED_MODELS:
         return load_cfg(f"configs/{name}.yaml", freeze=False)
     return load_cfg(None, ["MODEL.NAME", name], freeze=False)
+
+
+def add_training_data_arguments(parser, default_models: tuple[str, ...]) -> None:
+    """``--root`` (the synthetic set by default), ``--models`` and ``--batch`` of the benchmarks
+    that train on a FreiHAND-layout dataset (``data``, ``train``)."""
+    from cmr import REPO_ROOT
+
+    parser.add_argument("--root", default=str(REPO_ROOT / "data" / "FreiHAND_synth"),
+                        help="dataset root laid out like FreiHAND (default: data/FreiHAND_synth in the repository)")
+    parser.add_argument("--models", nargs="+", default=list(default_models),
+                        help=f"any of {', '.join(CONFIGURED_MODELS)}, cmr_sg, cmr_pg, cmr_g (default: "
+                             f"{' '.join(default_models)})")
+    parser.add_argument("--batch", type=int, default=32)

@@ -8,8 +8,8 @@ For each model it measures (one after the other, so they do not share the CPU):
   step (median of ``--steps`` after one warm-up), as samples/s;
 
 and prints a table with their ratio (loader samples/s over step samples/s; it should be well
-above 1). Models: 'compact' (``configs/compact.yaml``, the default) and the full variants
-(``--models compact cmr_g``; on a CPU one CMR-G step at batch 32 takes about a minute).
+above 1). Models: 'compact' (``configs/compact.yaml``, the default), 'lite' and the full variants
+(``--models compact lite cmr_g``; on a CPU one CMR-G step at batch 32 takes about a minute).
 
 Run ``python -m cmr bench data --root data/FreiHAND_synth`` (``--help`` lists options).
 """
@@ -17,7 +17,6 @@ Run ``python -m cmr bench data --root data/FreiHAND_synth`` (``--help`` lists op
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +24,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, RandomSampler
 
-from cmr import REPO_ROOT
-from cmr.bench import model_config
+from cmr.bench import add_training_data_arguments, model_config
 from cmr.engine.train_support import to_device
 
 #: What the default run measures.
@@ -71,33 +69,14 @@ def time_loader(loader: DataLoader) -> tuple[float, float]:
     return samples / (time.perf_counter() - start), first
 
 
-def _synchronise(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def time_training_step(cfg, template, batch: dict, steps: int, device: torch.device) -> float:
-    """Median seconds of one forward + losses + backward + Adam step on ``batch``."""
-    from cmr.models.build import build_model
-    from cmr.models.losses import compute_losses
+    """Median seconds of one training step of ``cmr train`` (forward, losses, backward, Adam) on
+    ``batch`` (:mod:`cmr.bench.train`)."""
+    from cmr.bench.train import build_step, time_phases
 
-    model = build_model(cfg, template).to(device).train()
-    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.TRAIN.LR)
-    targets = to_device({key: batch[key] for key in ("mesh", "heatmaps", "mask", "xyz")}, device)
-    images = batch["image"].to(device)
-    times = []
-    for step in range(steps + 1):
-        _synchronise(device)
-        start = time.perf_counter()
-        outputs = model(images)
-        losses = compute_losses(outputs, targets, cfg.LOSS, template.faces[0], template.joint_regressor)
-        optimiser.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        optimiser.step()
-        _synchronise(device)
-        if step:  # the first step is a warm-up
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    bench = build_step(cfg.MODEL.NAME, cfg, template, device)
+    time_phases([bench], [to_device(batch, device)], steps, device)
+    return bench.step_seconds()
 
 
 def measure(model_name: str, args: argparse.Namespace) -> DataResult:
@@ -132,12 +111,8 @@ DESCRIPTION = __doc__.split("\n\n")[0]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark's options."""
-    parser.add_argument("--root", default=str(REPO_ROOT / "data" / "FreiHAND_synth"),
-                        help="dataset root laid out like FreiHAND (default: data/FreiHAND_synth in the repository)")
-    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
-                        help="'compact' and/or cmr_sg, cmr_pg, cmr_g")
+    add_training_data_arguments(parser, DEFAULT_MODELS)
     parser.add_argument("--template", default="", help="template folder (default: the model config's)")
-    parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batches", type=int, default=8, help="batches timed by the loader (after the first)")
     parser.add_argument("--steps", type=int, default=2, help="timed training steps after one warm-up")

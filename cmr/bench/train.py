@@ -30,8 +30,7 @@ from pathlib import Path
 
 import torch
 
-from cmr import REPO_ROOT
-from cmr.bench import model_config
+from cmr.bench import add_training_data_arguments, model_config
 from cmr.engine.train_support import autocast, float32_outputs, to_device
 
 #: What the default run measures: the baseline first.
@@ -160,13 +159,9 @@ DESCRIPTION = __doc__.split("\n\n")[0]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark's options."""
-    parser.add_argument("--root", default=str(REPO_ROOT / "data" / "FreiHAND_synth"),
-                        help="dataset root laid out like FreiHAND (default: data/FreiHAND_synth in the repository)")
-    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
-                        help="'compact', 'lite' and/or cmr_sg, cmr_pg, cmr_g; the first is the baseline")
+    add_training_data_arguments(parser, DEFAULT_MODELS)  # the first model is the baseline
     parser.add_argument("--before", action="store_true",
                         help="baseline first: the compact model with gather-first spiral convolutions")
-    parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=5, help="timed repeats of the phases after one warm-up")
     parser.add_argument("--loop-steps", type=int, default=10, help="timed steps of the training loop")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the loop")
