@@ -84,7 +84,7 @@ def test_the_benchmark_times_every_phase_against_the_first_model(tmp_path, capsy
 
     generate(tmp_path, num_training=4, num_evaluation=2, versions=1, seed=0, workers=1, progress=False)
     args = argparse.Namespace(root=str(tmp_path), models=["lite"], before=True, batch=2, steps=1, loop_steps=1,
-                              workers=0, amp=False, device="cpu")
+                              workers=0, amp=False, channels_last=False, device="cpu")
     assert bench.run(args) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("| lite", "| compact"))]
     assert [row.split("|")[1].strip() for row in rows] == ["compact, before", "lite"]
@@ -106,3 +106,22 @@ def test_gather_first_and_linear_first_spirals_train_the_same_function(template)
     for module in switched:
         module.linear_first = False
     torch.testing.assert_close(model(image)["mesh"][0], linear_first, atol=1e-5, rtol=1e-5)
+
+
+def test_channels_last_training_computes_what_the_contiguous_model_does(template):
+    from cmr.engine.train_support import training_model
+
+    cfg = model_config("lite")
+    outputs = {}
+    for channels_last in (False, True):
+        cfg.TRAIN.CHANNELS_LAST = channels_last
+        torch.manual_seed(0)
+        model = training_model(cfg, template, torch.device("cpu")).train()
+        weight = model.pose_encoder.conv1.weight
+        assert weight.is_contiguous(memory_format=torch.channels_last) == channels_last
+        outputs[channels_last] = model(torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1)))
+    for key in ("mesh", "heatmap_logits", "mask_logits"):
+        expected, actual = outputs[False][key], outputs[True][key]
+        pairs = zip(expected, actual) if isinstance(expected, list) else [(expected, actual)]
+        for first, second in pairs:
+            torch.testing.assert_close(second, first, atol=1e-4, rtol=1e-4)

@@ -78,11 +78,11 @@ def forward_gflop(model: torch.nn.Module, input_size: int, device: torch.device)
 def build_step(name: str, cfg, template, device: torch.device, gather_first: bool = False) -> StepBench:
     """The model, Adam optimiser and losses of ``cmr train`` for one configuration
     (``gather_first``: every spiral convolution in its gather-then-linear order)."""
-    from cmr.models.build import build_model
+    from cmr.engine.train_support import training_model
     from cmr.models.mixed_losses import MixedLoss
     from cmr.models.spiral import SpiralConv
 
-    model = build_model(cfg, template).to(device).train()
+    model = training_model(cfg, template, device).train()
     if gather_first:
         for module in model.modules():
             if isinstance(module, SpiralConv):
@@ -166,6 +166,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loop-steps", type=int, default=10, help="timed steps of the training loop")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the loop")
     parser.add_argument("--amp", action="store_true", help="mixed precision (TRAIN.AMP)")
+    parser.add_argument("--channels-last", action="store_true", help="channels-last weights (TRAIN.CHANNELS_LAST)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -182,11 +183,12 @@ def run(args: argparse.Namespace) -> int:
     for title, name, gather_first in runs + [(name, name, False) for name in args.models]:
         cfg = model_config(name)
         cfg.DATA.ROOT, cfg.TRAIN.AMP = str(Path(args.root).absolute()), args.amp
+        cfg.TRAIN.CHANNELS_LAST = args.channels_last
         template = load_template(cfg.MODEL.TEMPLATE)
         benches.append(build_step(title, cfg, template, device, gather_first))
         datasets.append(dataset_from_config(cfg, "training", template, augment=True))
     print(f"training step on {device} (torch threads: {torch.get_num_threads()}), batch {args.batch}, "
-          f"amp {args.amp}; dataset {args.root}", flush=True)
+          f"amp {args.amp}, channels-last {args.channels_last}; dataset {args.root}", flush=True)
     batches = [to_device(next(iter(make_loader(dataset, args.batch, 0, 1))), device) for dataset in datasets]
     time_phases(benches, batches, args.steps, device)
     loops = [loop_samples_per_second(bench, make_loader(dataset, args.batch, args.workers, args.loop_steps + 1), device)

@@ -33,9 +33,9 @@ from cmr.engine.checkpoint import load_checkpoint, load_weights, model_conflicts
 from cmr.engine.distributed import ProcessInfo, any_process, barrier, close_process, init_process
 from cmr.engine.runs import check_run_folder, data_root, epoch_seed, rng_state, run_dir, seed_everything, set_rng_state
 from cmr.engine.train_support import (autocast, data_loader, float32_outputs, image_panel, parameter_digest,
-                                      to_device, validate)
+                                      to_device, training_model, validate)
 from cmr.fileio import atomic_write_bytes, atomic_write_json
-from cmr.models.build import build_model, load_template
+from cmr.models.build import load_template
 from cmr.models.mixed_losses import MixedLoss, total_loss
 
 
@@ -76,7 +76,7 @@ class Trainer:
         self.template = load_template(cfg.MODEL.TEMPLATE)
         self.faces = torch.as_tensor(self.template.faces[0], device=info.device)
         self.regressor = torch.as_tensor(self.template.joint_regressor, dtype=torch.float32, device=info.device)
-        self.model = build_model(cfg, self.template).to(info.device)
+        self.model = training_model(cfg, self.template, info.device)
         self.parameters = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(self.parameters, lr=cfg.TRAIN.LR, weight_decay=cfg.TRAIN.WEIGHT_DECAY)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(

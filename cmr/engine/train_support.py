@@ -36,6 +36,15 @@ def autocast(cfg, device: torch.device):
     return torch.autocast(device.type, dtype=dtype, enabled=cfg.TRAIN.AMP)
 
 
+def training_model(cfg, template, device: torch.device) -> torch.nn.Module:
+    """The configuration's model on ``device``, in channels-last memory format with
+    ``TRAIN.CHANNELS_LAST``."""
+    from cmr.models.build import build_model
+
+    model = build_model(cfg, template).to(device)
+    return model.to(memory_format=torch.channels_last) if cfg.TRAIN.CHANNELS_LAST else model
+
+
 def float32_outputs(outputs: dict) -> dict:
     """Cast autocast outputs back to float32 so the losses run in full precision."""
     def cast(value):
