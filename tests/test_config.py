@@ -27,6 +27,20 @@ def test_a_list_of_bases_is_merged_in_order(tmp_path):
     assert (cfg.MODEL.NAME, cfg.MODEL.INPUT_SIZE, cfg.EXP_NAME) == ("cmr_g", 160, "child")
 
 
+def test_a_base_shared_by_two_bases_is_merged_once_at_its_first_place(tmp_path):
+    shared, left, right = (tmp_path / f"{name}.yaml" for name in ("shared", "left", "right"))
+    shared.write_text("MODEL:\n  INPUT_SIZE: 128\n  LATENT_SIZE: 256\n")
+    left.write_text(f"_BASE_: {shared}\nMODEL:\n  INPUT_SIZE: 160\n")
+    right.write_text(f"_BASE_: {shared}\nMODEL:\n  NAME: cmr_g\n")
+    child = tmp_path / "child.yaml"
+    child.write_text(f"_BASE_: [{left}, {right}]\n")
+    cfg = load_cfg(str(child))
+    assert (cfg.MODEL.INPUT_SIZE, cfg.MODEL.LATENT_SIZE, cfg.MODEL.NAME) == (160, 256, "cmr_g")
+    child.write_text("_BASE_: {MODEL: 1}\n")
+    with pytest.raises(ValueError, match=r"child\.yaml: _BASE_ must be a path or a list of paths"):
+        load_cfg(str(child))
+
+
 def test_the_lite_experiment_is_the_bundled_one_with_the_lite_model():
     bundled, lite = load_cfg("configs/compact_synth.yaml"), load_cfg("configs/lite_synth.yaml")
     assert (lite.MODEL.WIDTH, lite.MODEL.MESH_REDUCE) == (32, "strided")

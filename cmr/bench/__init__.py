@@ -26,3 +26,11 @@ def add_training_data_arguments(parser, default_models: tuple[str, ...]) -> None
                         help=f"any of {', '.join(CONFIGURED_MODELS)}, cmr_sg, cmr_pg, cmr_g (default: "
                              f"{' '.join(default_models)})")
     parser.add_argument("--batch", type=int, default=32)
+
+
+def make_loader(dataset, batch: int, workers: int, batches: int):
+    """A shuffling loader that yields ``batches`` full batches whatever the dataset size."""
+    from torch.utils.data import DataLoader, RandomSampler
+
+    sampler = RandomSampler(dataset, replacement=True, num_samples=batch * batches)
+    return DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers, drop_last=True)

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader
 
-from cmr.bench import add_training_data_arguments, model_config
+from cmr.bench import add_training_data_arguments, make_loader, model_config
 from cmr.engine.train_support import to_device
 
 #: What the default run measures.
@@ -49,12 +49,6 @@ class DataResult:
     @property
     def ratio(self) -> float:
         return self.loader_samples_per_second / self.step_samples_per_second
-
-
-def make_loader(dataset, batch: int, workers: int, batches: int) -> DataLoader:
-    """A shuffling loader that yields ``batches`` full batches whatever the dataset size."""
-    sampler = RandomSampler(dataset, replacement=True, num_samples=batch * batches)
-    return DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers, drop_last=True)
 
 
 def time_loader(loader: DataLoader) -> tuple[float, float]:

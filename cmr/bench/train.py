@@ -1,7 +1,8 @@
 """Training-speed benchmark: samples/s of a training step, phase by phase, against a baseline.
 
 Every model is measured in this one process on batches of the augmented synthetic training split
-(``--root``), with the losses, optimiser and precision of ``cmr train``:
+(``--root``), through the step of ``cmr train`` (its model, losses, optimiser, loss scaler,
+gradient clipping and precision, :mod:`cmr.engine.train_support`):
 
 * **phases**: forward, losses, backward and the Adam step on a loaded batch, as the median
   milliseconds over ``--steps`` repeats after a warm-up; the models take turns repeat by repeat
@@ -30,8 +31,8 @@ from pathlib import Path
 
 import torch
 
-from cmr.bench import add_training_data_arguments, model_config
-from cmr.engine.train_support import autocast, float32_outputs, to_device
+from cmr.bench import add_training_data_arguments, make_loader, model_config
+from cmr.engine.train_support import to_device
 
 #: What the default run measures: the baseline first.
 DEFAULT_MODELS = ("compact", "lite")
@@ -47,6 +48,7 @@ class StepBench:
     cfg: object
     model: torch.nn.Module
     optimiser: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
     loss: object
     gflop: float
     times: dict[str, list[float]] = field(default_factory=lambda: {phase: [] for phase in PHASES})
@@ -76,9 +78,9 @@ def forward_gflop(model: torch.nn.Module, input_size: int, device: torch.device)
 
 
 def build_step(name: str, cfg, template, device: torch.device, gather_first: bool = False) -> StepBench:
-    """The model, Adam optimiser and losses of ``cmr train`` for one configuration
+    """The model, optimiser, loss scaler and losses of ``cmr train`` for one configuration
     (``gather_first``: every spiral convolution in its gather-then-linear order)."""
-    from cmr.engine.train_support import training_model
+    from cmr.engine.train_support import loss_scaler, training_model, training_optimiser
     from cmr.models.mixed_losses import MixedLoss
     from cmr.models.spiral import SpiralConv
 
@@ -87,15 +89,18 @@ def build_step(name: str, cfg, template, device: torch.device, gather_first: boo
         for module in model.modules():
             if isinstance(module, SpiralConv):
                 module.linear_first = False
-    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.TRAIN.LR, weight_decay=cfg.TRAIN.WEIGHT_DECAY)
+    optimiser = training_optimiser(cfg, [p for p in model.parameters() if p.requires_grad])
     faces = torch.as_tensor(template.faces[0], device=device)
     regressor = torch.as_tensor(template.joint_regressor, dtype=torch.float32, device=device)
     loss = MixedLoss(cfg.LOSS, template, faces, regressor, cfg.MODEL.INPUT_SIZE)
-    return StepBench(name, cfg, model, optimiser, loss, forward_gflop(model, cfg.MODEL.INPUT_SIZE, device))
+    gflop = forward_gflop(model, cfg.MODEL.INPUT_SIZE, device)
+    return StepBench(name, cfg, model, optimiser, loss_scaler(cfg, device), loss, gflop)
 
 
 def run_step(bench: StepBench, batch: dict, device: torch.device, record: bool) -> None:
-    """One training step on ``batch`` (already on ``device``); ``record`` keeps its phase times."""
+    """One training step of ``cmr train`` (:mod:`cmr.engine.train_support`'s parts) on ``batch``
+    (already on ``device``); ``record`` keeps its phase times."""
+    from cmr.engine.train_support import backward, forward_outputs, optimiser_step
     from cmr.models.mixed_losses import total_loss
 
     clock = [time.perf_counter()]
@@ -104,15 +109,14 @@ def run_step(bench: StepBench, batch: dict, device: torch.device, record: bool) 
         _synchronise(device)
         clock.append(time.perf_counter())
 
-    with autocast(bench.cfg, device):
-        outputs = bench.model(batch["image"])
+    outputs = forward_outputs(bench.model, bench.cfg, batch["image"], device)
     lap()
-    total = total_loss(bench.loss(float32_outputs(outputs), batch, 0))
+    total = total_loss(bench.loss(outputs, batch, bench.cfg.LOSS.SELF.WARMUP_STEPS))
     lap()
-    bench.optimiser.zero_grad(set_to_none=True)
-    total.backward()
+    backward(total, bench.optimiser, bench.scaler)
     lap()
-    bench.optimiser.step()
+    parameters = [p for group in bench.optimiser.param_groups for p in group["params"]]
+    optimiser_step(bench.optimiser, bench.scaler, parameters, bench.cfg.TRAIN.GRAD_CLIP)
     lap()
     if record:
         for phase, start, stop in zip(PHASES, clock, clock[1:]):
@@ -172,7 +176,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print its table."""
-    from cmr.bench.data import make_loader
     from cmr.data.freihand import dataset_from_config
     from cmr.models.build import load_template
 
@@ -180,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(0)
     benches, datasets = [], []
     runs = [("compact, before", "compact", True)] if args.before else []
-    for title, name, gather_first in runs + [(name, name, False) for name in args.models]:
+    for title, name, gather_first in runs + [(model, model, False) for model in args.models]:
         cfg = model_config(name)
         cfg.DATA.ROOT, cfg.TRAIN.AMP = str(Path(args.root).absolute()), args.amp
         cfg.TRAIN.CHANNELS_LAST = args.channels_last

@@ -38,11 +38,11 @@ _C.MODEL = CN()
 _C.MODEL.NAME = "cmr_sg"
 #: 'resnet18' | 'resnet34' | 'resnet50' | 'resnet10' (one block per stage, compact runs).
 _C.MODEL.BACKBONE = "resnet18"
-#: Stage-1 width W of every ResNet stage (stem and x1 channels; x2..x4 have 2W, 4W, 8W). 64 is
-#: torchvision's and CMR's; the lite configuration uses 32 (a quarter of the arithmetic).
+#: Width C of the ResNet stages: stage widths (C, 2C, 4C, 8C), the stem has C channels. 64 is
+#: torchvision's and CMR's; the lite configuration uses 32.
 _C.MODEL.WIDTH = 64
 #: The mesh encoder's input block: 'cmr' (three convolutions at half the input resolution, then a
-#: max-pool) or 'strided' (one stride-2 convolution to W channels; 13x less arithmetic there).
+#: max-pool) or 'strided' (one stride-2 convolution to WIDTH channels; about 15x less arithmetic).
 _C.MODEL.MESH_REDUCE = "cmr"
 #: Square input side in pixels (a multiple of 32); 2-D outputs are INPUT_SIZE / 2.
 _C.MODEL.INPUT_SIZE = 224

@@ -13,33 +13,53 @@ from yacs.config import CfgNode as CN
 from cmr.config import BASE_KEY, CONFIG_VERSION, RENAMED_KEYS, get_cfg, resolve_path
 
 
-def read_yaml(path: str | os.PathLike, chain: tuple[Path, ...] = ()) -> dict:
+def read_yaml(path: str | os.PathLike) -> dict:
     """An experiment file as a dict, with the files it extends (``_BASE_``) merged underneath.
 
     ``_BASE_`` is one path or a list of paths, merged in order (a later base overrides an earlier
-    one; the file itself overrides them all).
+    one; the file itself overrides them all). A file reached twice (two bases sharing a base of
+    their own) is merged once, at its first place, so a later base never re-applies it over what
+    an earlier one changed.
 
     Raises FileNotFoundError (a missing file) or ValueError (malformed YAML, not a mapping, a
-    ``_BASE_`` cycle), naming the file.
+    ``_BASE_`` that is not a path or a list of paths, a ``_BASE_`` cycle), naming the file.
     """
     path = resolve_path(path)
+    merged: dict = {}
+    for layer in _layers(path, (), set()):
+        merged = _merge_dicts(merged, layer)
+    return merged
+
+
+def _read_mapping(path: Path) -> dict:
+    """The YAML mapping in ``path`` (its ``_BASE_`` key still in it)."""
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
-    if path in chain:
-        raise ValueError(f"{path}: _BASE_ cycle through {' -> '.join(str(p) for p in chain + (path,))}")
     try:
         content = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
         raise ValueError(f"{path}: malformed YAML ({error})".replace("\n", " ")) from None
     if not isinstance(content, dict):
         raise ValueError(f"{path}: expected a mapping of config sections, got {type(content).__name__}")
+    return content
+
+
+def _layers(path: Path, chain: tuple[Path, ...], seen: set[Path]) -> list[dict]:
+    """The own keys of ``path`` and of every file it extends, in merge order: each base's layers
+    depth-first, then the file itself; a file in ``seen`` (merged already) is skipped."""
+    if path in chain:
+        raise ValueError(f"{path}: _BASE_ cycle through {' -> '.join(str(p) for p in chain + (path,))}")
+    content = _read_mapping(path)
     bases = content.pop(BASE_KEY, None)
-    if bases is None:
-        return content
-    merged: dict = {}
-    for base in [bases] if isinstance(bases, str) else bases:
-        merged = _merge_dicts(merged, read_yaml(base, chain + (path,)))
-    return _merge_dicts(merged, content)
+    bases = [] if bases is None else [bases] if isinstance(bases, str) else bases
+    if not (isinstance(bases, list) and all(isinstance(base, str) for base in bases)):
+        raise ValueError(f"{path}: {BASE_KEY} must be a path or a list of paths, got {bases!r}")
+    layers = []
+    for base in map(resolve_path, bases):
+        if base not in seen:
+            layers += _layers(base, chain + (path,), seen)
+    seen.add(path)
+    return layers + [content]
 
 
 def _merge_dicts(base: dict, update: dict) -> dict:

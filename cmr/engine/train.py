@@ -32,8 +32,9 @@ from cmr.data.mixing import concatenated, is_mixed, training_sources
 from cmr.engine.checkpoint import load_checkpoint, load_weights, model_conflicts, save_checkpoint, stored_config
 from cmr.engine.distributed import ProcessInfo, any_process, barrier, close_process, init_process
 from cmr.engine.runs import check_run_folder, data_root, epoch_seed, rng_state, run_dir, seed_everything, set_rng_state
-from cmr.engine.train_support import (autocast, data_loader, float32_outputs, image_panel, parameter_digest,
-                                      to_device, training_model, validate)
+from cmr.engine.train_support import (backward, data_loader, forward_outputs, image_panel, loss_scaler,
+                                      optimiser_step, parameter_digest, to_device, training_model,
+                                      training_optimiser, validate)
 from cmr.fileio import atomic_write_bytes, atomic_write_json
 from cmr.models.build import load_template
 from cmr.models.mixed_losses import MixedLoss, total_loss
@@ -78,11 +79,11 @@ class Trainer:
         self.regressor = torch.as_tensor(self.template.joint_regressor, dtype=torch.float32, device=info.device)
         self.model = training_model(cfg, self.template, info.device)
         self.parameters = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(self.parameters, lr=cfg.TRAIN.LR, weight_decay=cfg.TRAIN.WEIGHT_DECAY)
+        self.optimizer = training_optimiser(cfg, self.parameters)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
             self.optimizer, milestones=list(cfg.TRAIN.DECAY_STEP), gamma=cfg.TRAIN.LR_DECAY
         )
-        self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.TRAIN.AMP and info.device.type == "cuda")
+        self.scaler = loss_scaler(cfg, info.device)
         self.state = TrainState()
         self.training_set, self.sources, self.evaluation_set = build_datasets(cfg, self.template)
         self.loss = MixedLoss(cfg.LOSS, self.template, self.faces, self.regressor, cfg.MODEL.INPUT_SIZE)
@@ -156,19 +157,13 @@ class Trainer:
                 break
             global_step = epoch * steps + step
             batch = to_device(batch, info.device)
-            with autocast(cfg, info.device):
-                outputs = self.network(batch["image"])
-            terms = self.loss(float32_outputs(outputs), batch, global_step)
+            outputs = forward_outputs(self.network, cfg, batch["image"], info.device)
+            terms = self.loss(outputs, batch, global_step)
             total = total_loss(terms)
             if any_process(not torch.isfinite(total).item(), info):
                 self._diverged(epoch, step, terms, total)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(total).backward()
-            if cfg.TRAIN.GRAD_CLIP > 0:
-                self.scaler.unscale_(self.optimizer)
-                torch.nn.utils.clip_grad_norm_(self.parameters, cfg.TRAIN.GRAD_CLIP)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
+            backward(total, self.optimizer, self.scaler)
+            optimiser_step(self.optimizer, self.scaler, self.parameters, cfg.TRAIN.GRAD_CLIP)
             values = {name: term.value.item() for name, term in terms.items()}
             values["total"] = total.item()
             step_losses.append(values["total"])

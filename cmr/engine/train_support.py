@@ -1,5 +1,7 @@
-"""What the training loop (:mod:`cmr.engine.train`) uses around its steps: devices and precision,
-the data loader of plain and mixed runs, TensorBoard panels, validation, parameter digests."""
+"""What the training loop (:mod:`cmr.engine.train`) and the training benchmark
+(:mod:`cmr.bench.train`) share: the model, optimiser and loss scaler of a run, the parts of one
+step, devices and precision, the data loader of plain and mixed runs, TensorBoard panels,
+validation, parameter digests."""
 
 from __future__ import annotations
 
@@ -43,6 +45,39 @@ def training_model(cfg, template, device: torch.device) -> torch.nn.Module:
 
     model = build_model(cfg, template).to(device)
     return model.to(memory_format=torch.channels_last) if cfg.TRAIN.CHANNELS_LAST else model
+
+
+def training_optimiser(cfg, parameters: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    """Adam with ``TRAIN.LR`` and ``TRAIN.WEIGHT_DECAY``."""
+    return torch.optim.Adam(parameters, lr=cfg.TRAIN.LR, weight_decay=cfg.TRAIN.WEIGHT_DECAY)
+
+
+def loss_scaler(cfg, device: torch.device) -> torch.amp.GradScaler:
+    """The float16 loss scaler of ``TRAIN.AMP`` on CUDA (disabled elsewhere: bfloat16 needs none)."""
+    return torch.amp.GradScaler("cuda", enabled=cfg.TRAIN.AMP and device.type == "cuda")
+
+
+def forward_outputs(network: torch.nn.Module, cfg, images: torch.Tensor, device: torch.device) -> dict:
+    """The network's outputs on (B, 3, S, S) images under ``TRAIN.AMP``, cast back to float32."""
+    with autocast(cfg, device):
+        outputs = network(images)
+    return float32_outputs(outputs)
+
+
+def backward(total: torch.Tensor, optimiser: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> None:
+    """Fresh gradients of the (scaled) total loss."""
+    optimiser.zero_grad(set_to_none=True)
+    scaler.scale(total).backward()
+
+
+def optimiser_step(optimiser: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                   parameters: list[torch.nn.Parameter], grad_clip: float) -> None:
+    """Clip the gradient norm to ``grad_clip`` (if > 0), then step the optimiser and the scaler."""
+    if grad_clip > 0:
+        scaler.unscale_(optimiser)
+        torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
+    scaler.step(optimiser)
+    scaler.update()
 
 
 def float32_outputs(outputs: dict) -> dict:

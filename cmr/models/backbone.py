@@ -1,13 +1,15 @@
-"""ResNet encoders of CMR's stages (torchvision ResNets, always randomly initialised).
+"""ResNet encoders of CMR's stages (torchvision's ResNets, or the same at another stage width;
+always randomly initialised).
 
 A *stem* encoder is a plain ResNet (conv1/bn1/relu, max-pool, layer1..4) fed with the image. A
 *reduced* encoder replaces conv1/bn1/relu by a ``reduce`` block that takes stem-resolution
-features concatenated with 2-D predictions (CMR's ``EncodeStage2/3``, ``EncodeMesh``). Either
+features concatenated with 2-D predictions (CMR's ``EncodeStage2/3``, ``EncodeMesh``); the
+strided ``reduce`` block (``MODEL.MESH_REDUCE 'strided'``) also replaces the max-pool. Either
 kind may keep the ResNet's ``avgpool -> fc`` to produce a latent vector.
 
-Feature sizes for a ResNet-18 and an H x W input (ResNet-50 has 4x the channels of x1..x4;
-``MODEL.WIDTH`` W scales them all by W / 64):
-    stem  (B, 64, H/2, W/2)    after conv1/bn1/relu (or after ``reduce``)
+Feature sizes for a ResNet-18 at the standard width 64 and an H x W input (ResNet-50 has 4x the
+channels of x1..x4; ``MODEL.WIDTH`` C scales every width by C / 64):
+    stem  (B, 64, H/2, W/2)    after conv1/bn1/relu (or after ``reduce``; H/4 x W/4 if strided)
     x1    (B, 64, H/4, W/4)    x2 (B, 128, H/8, W/8)    x3 (B, 256, H/16, W/16)
     x4    (B, 512, H/32, W/32)
     latent (B, latent_size)    ``fc(avgpool(x4))``
@@ -114,12 +116,13 @@ class ResNetEncoder(nn.Module):
         in_channels: ``None`` for a stem encoder on the RGB image; otherwise the channels of the
             stem-resolution input of a reduced encoder (stem features + 2-D predictions).
         latent_size: size of the ``fc`` output; ``None`` drops ``avgpool``/``fc``.
-        width: W, the stem and x1 channels (``MODEL.WIDTH``; x2..x4 have 2W, 4W, 8W, times 4 for
-            ResNet-50).
+        width: C, the stage widths are (C, 2C, 4C, 8C) (``MODEL.WIDTH``; the stem has C channels,
+            x1..x4 those widths times the block's expansion, 4 for ResNet-50).
         strided_reduce: a reduced encoder's ``reduce`` is one stride-2 3x3 convolution (+ BN,
-            ReLU) straight to W channels at H/4, with no max-pool (``MODEL.MESH_REDUCE
-            'strided'``), instead of CMR's three convolutions at H/2 (46 % of the compact
-            model's arithmetic); ``stem`` is then (B, W, H/4, W/4).
+            ReLU) straight to C channels at a quarter of the input resolution, with no max-pool
+            (``MODEL.MESH_REDUCE 'strided'``), instead of CMR's three convolutions at half the
+            input resolution (46 % of the compact model's arithmetic); ``stem`` is then
+            (B, C, H/4, W/4) for an H x W image.
     """
 
     def __init__(
@@ -147,8 +150,6 @@ class ResNetEncoder(nn.Module):
         self.layer1, self.layer2, self.layer3, self.layer4 = resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4
         if latent_size is not None:
             self.avgpool, self.fc = resnet.avgpool, resnet.fc
-        #: Channels of the stem features (W).
-        self.stem_channels = width
         #: Channels of x1, x2, x3, x4 (each stage doubles the width; x4 feeds ``fc``).
         self.channels = tuple(resnet.fc.in_features >> shift for shift in (3, 2, 1, 0))
 

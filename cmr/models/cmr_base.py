@@ -82,7 +82,7 @@ class CMRBase(nn.Module):
         """Run the mesh stage.
 
         Args:
-            stem: (B, W, H/2, W/2) stem features.
+            stem: (B, MODEL.WIDTH, H/2, W/2) stem features of an H x W image.
             heatmap_logits: (B, J, H/2, W/2) the heatmaps this stage is conditioned on.
             aux_heatmap_logits, aux_mask_logits: intermediate outputs to report.
 

@@ -8,8 +8,8 @@ concatenation order.
 
 The checkpoints hold no mesh topology. They only work with CMR's MANO-topology template (778,
 389, 195, 98, 49 vertices, its ``transform.pkl`` up-sampling matrices, spirals of length 27 and
-dilation 1) and the full-size architecture (ResNet-18, LATENT_SIZE 1000, OUT_CHANNELS
-[64, 128, 256, 512], the spiral decoder).
+dilation 1) and the full-size architecture (ResNet-18 at width 64, CMR's mesh-stage input block,
+LATENT_SIZE 1000, OUT_CHANNELS [64, 128, 256, 512], the spiral decoder).
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from cmr.models.backbone import STANDARD_WIDTH
+
 TOPOLOGY_REQUIREMENT = (
-    "official CMR checkpoints need the full-size model (MODEL.BACKBONE resnet18, LATENT_SIZE 1000, "
-    "OUT_CHANNELS [64, 128, 256, 512], DECODER spiral) built on CMR's MANO-topology template "
+    "official CMR checkpoints need the full-size model (MODEL.BACKBONE resnet18, WIDTH 64, MESH_REDUCE cmr, "
+    "LATENT_SIZE 1000, OUT_CHANNELS [64, 128, 256, 512], DECODER spiral) built on CMR's MANO-topology template "
     "(MODEL.TEMPLATE = CMR's release folder with transform.pkl: 778/389/195/98/49 vertices, "
     "spirals of length 27, dilation 1)"
 )
@@ -162,7 +164,16 @@ def _mismatch_report(variant: str, state: Mapping, missing: list, unexpected: li
 
 
 def to_official_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """``model``'s state dict under the official key names (the inverse of the conversion)."""
+    """``model``'s state dict under the official key names (the inverse of the conversion).
+
+    Raises:
+        CheckpointMismatchError: the model is not of CMR's shape (another width or mesh-stage
+            input block), or has a key with no official counterpart.
+    """
+    if getattr(model, "width", STANDARD_WIDTH) != STANDARD_WIDTH or getattr(model, "mesh_reduce", "cmr") != "cmr":
+        raise CheckpointMismatchError(f"official CMR checkpoints hold width-{STANDARD_WIDTH} models with CMR's "
+                                      f"mesh-stage input block; this model has MODEL.WIDTH {model.width} and "
+                                      f"MODEL.MESH_REDUCE {model.mesh_reduce!r}")
     inverse = [(ours, official) for official, ours in prefix_table(model.variant)]
     state = {}
     for key, value in model.state_dict().items():

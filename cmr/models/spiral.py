@@ -75,7 +75,8 @@ class SpiralConv(nn.Module):
         products = torch.matmul(x, weight.reshape(channels, length * out_channels))
         products = products.view(batch, num_vertices * length, out_channels)
         gathered = products.index_select(1, self.position_indices)
-        return gathered.view(batch, num_vertices, length, out_channels).sum(2) + self.linear.bias.to(gathered.dtype)
+        summed = gathered.view(batch, num_vertices, length, out_channels).sum(2).to(gathered.dtype)  # CUDA autocast sums in fp32
+        return summed + self.linear.bias.to(gathered.dtype)
 
     def extra_repr(self) -> str:
         return (

@@ -38,19 +38,19 @@ class TextureHead(nn.Module):
     Args:
         in_channels: C of the stem features.
         num_vertices: N of the finest mesh level.
-        width: channels of the convolutions (each followed by a 2x max-pool) and hidden layer.
+        hidden_channels: channels of the convolutions (each followed by a 2x max-pool) and hidden layer.
     """
 
-    def __init__(self, in_channels: int, num_vertices: int, width: int = 64) -> None:
+    def __init__(self, in_channels: int, num_vertices: int, hidden_channels: int = 64) -> None:
         super().__init__()
         self.num_vertices = num_vertices
+        c = hidden_channels
         self.features = nn.Sequential(
-            ConvBlock(in_channels, width), nn.MaxPool2d(2), ConvBlock(width, width), nn.MaxPool2d(2),
-            ConvBlock(width, 2 * width), nn.MaxPool2d(2),
+            ConvBlock(in_channels, c), nn.MaxPool2d(2), ConvBlock(c, c), nn.MaxPool2d(2), ConvBlock(c, 2 * c), nn.MaxPool2d(2),
         )
-        self.hidden = nn.Sequential(nn.Linear(2 * width, 2 * width), nn.ReLU(inplace=True))
-        self.albedo = nn.Linear(2 * width, 3 * num_vertices)
-        self.light = nn.Linear(2 * width, 9)
+        self.hidden = nn.Sequential(nn.Linear(2 * c, 2 * c), nn.ReLU(inplace=True))
+        self.albedo = nn.Linear(2 * c, 3 * num_vertices)
+        self.light = nn.Linear(2 * c, 9)
         for layer in (self.albedo, self.light):
             nn.init.normal_(layer.weight, std=1e-3)
         skin = torch.logit(torch.tensor(MEAN_SKIN))
