@@ -126,3 +126,12 @@ def test_full_models_have_exactly_the_official_keys_and_shapes(cmr_topology):
         official = to_official_state_dict(model)
         assert {key: list(value.shape) for key, value in official.items()} == reference, title
         from_official_state_dict(official, model)  # and the forward mapping accepts it
+
+
+@pytest.mark.parametrize("key, value", [("WIDTH", 32), ("MESH_REDUCE", "strided")])
+def test_models_of_another_width_or_input_block_have_no_official_layout(cmr_topology, key, value):
+    cfg = get_cfg()
+    cfg.merge_from_file(str(REPO_ROOT / "configs" / "compact.yaml"))
+    cfg.MODEL[key] = value
+    with pytest.raises(CheckpointMismatchError, match=f"MODEL.{key} {value!r}"):
+        to_official_state_dict(build_model(cfg, cmr_topology))

@@ -14,7 +14,8 @@ gradient clipping and precision, :mod:`cmr.engine.train_support`):
 The first model (``compact`` by default, the bundled configuration) is the baseline: the table
 gives every model's step and loop samples/s as ratios to it. ``--before`` puts first, as the
 baseline, the compact model with its spiral convolutions evaluated gather-first (the order
-before linear-first evaluation, :class:`cmr.models.spiral.SpiralConv`). Models: ``compact``, ``lite``
+before linear-first evaluation, :class:`cmr.models.spiral.SpiralConv`); ``--channels-last``
+measures each model a second time with channels-last weights (``TRAIN.CHANNELS_LAST``). Models: ``compact``, ``lite``
 (``configs/<name>.yaml``) or a variant name (``cmr_sg``, ``cmr_pg``, ``cmr_g``).
 
 Run ``python -m cmr bench train`` (``--help`` lists options; the synthetic set comes from
@@ -170,7 +171,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loop-steps", type=int, default=10, help="timed steps of the training loop")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the loop")
     parser.add_argument("--amp", action="store_true", help="mixed precision (TRAIN.AMP)")
-    parser.add_argument("--channels-last", action="store_true", help="channels-last weights (TRAIN.CHANNELS_LAST)")
+    parser.add_argument("--channels-last", action="store_true",
+                        help="add each model with channels-last weights (TRAIN.CHANNELS_LAST) beside it")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -182,16 +184,19 @@ def run(args: argparse.Namespace) -> int:
     device = torch.device(args.device)
     torch.manual_seed(0)
     benches, datasets = [], []
-    runs = [("compact, before", "compact", True)] if args.before else []
-    for title, name, gather_first in runs + [(model, model, False) for model in args.models]:
+    runs = [("compact, before", "compact", True, False)] if args.before else []
+    for model in args.models:
+        runs.append((model, model, False, False))
+        if args.channels_last:
+            runs.append((f"{model}, channels-last", model, False, True))
+    for title, name, gather_first, channels_last in runs:
         cfg = model_config(name)
-        cfg.DATA.ROOT, cfg.TRAIN.AMP = str(Path(args.root).absolute()), args.amp
-        cfg.TRAIN.CHANNELS_LAST = args.channels_last
+        cfg.DATA.ROOT, cfg.TRAIN.AMP, cfg.TRAIN.CHANNELS_LAST = str(Path(args.root).absolute()), args.amp, channels_last
         template = load_template(cfg.MODEL.TEMPLATE)
         benches.append(build_step(title, cfg, template, device, gather_first))
         datasets.append(dataset_from_config(cfg, "training", template, augment=True))
     print(f"training step on {device} (torch threads: {torch.get_num_threads()}), batch {args.batch}, "
-          f"amp {args.amp}, channels-last {args.channels_last}; dataset {args.root}", flush=True)
+          f"amp {args.amp}; dataset {args.root}", flush=True)
     batches = [to_device(next(iter(make_loader(dataset, args.batch, 0, 1))), device) for dataset in datasets]
     time_phases(benches, batches, args.steps, device)
     loops = [loop_samples_per_second(bench, make_loader(dataset, args.batch, args.workers, args.loop_steps + 1), device)

@@ -166,7 +166,7 @@ _C.TRAIN.DECAY_STEP = [30]
 #: Mixed precision (float16 with loss scaling on CUDA, bfloat16 on CPU).
 _C.TRAIN.AMP = False
 #: Convolution weights (and so activations) in channels-last memory format, which GPUs' tensor
-#: cores prefer under AMP; compare on your device with `python -m cmr bench train --channels-last`.
+#: cores prefer under AMP; compare both on your device with `python -m cmr bench train --channels-last`.
 _C.TRAIN.CHANNELS_LAST = False
 #: Clip the gradient norm to this value (0: no clipping).
 _C.TRAIN.GRAD_CLIP = 0.0

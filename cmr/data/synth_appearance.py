@@ -28,17 +28,24 @@ OCCLUDER_PROBABILITY = 0.25
 
 @dataclass(frozen=True)
 class Light:
-    """Light of one image (linear RGB, camera space).
+    """Light of one image (linear RGB, camera space, y pointing down).
 
     Attributes:
-        direction: (3,) unit vector from the surface towards the light.
-        colour: (3,) diffuse colour; ambient: (3,) ambient colour.
-        specular: strength of the Blinn-Phong highlight; shininess: its exponent.
+        directions: (K, 3) unit vectors from the surface towards each light, the key light first
+            (K = 1 to 3: key, fill, rim).
+        colours: (K, 3) diffuse colour of each light.
+        sky, ground: (3,) ambient light from above (-y) and from below (+y, light bounced off
+            the floor or a table); a normal between them gets a blend (hemisphere lighting).
+        wrap: diffuse wrap in [0, 0.5): light reaching past the terminator, as it does through
+            skin, so shading falls off softly.
+        specular: strength of the key light's Blinn-Phong highlight; shininess: its exponent.
     """
 
-    direction: np.ndarray
-    colour: np.ndarray
-    ambient: np.ndarray
+    directions: np.ndarray
+    colours: np.ndarray
+    sky: np.ndarray
+    ground: np.ndarray
+    wrap: float
     specular: float
     shininess: float
 
@@ -78,30 +85,50 @@ def skin_albedo(rng: np.random.Generator, tone: np.ndarray, rest_vertices: np.nd
     return np.clip(colour, 0.0, 1.0).astype(np.float32) ** GAMMA
 
 
+def _tint(rng: np.random.Generator, spread: float) -> np.ndarray:
+    """(3,) warm-to-cool colour-temperature factor, red up when blue goes down."""
+    warmth = rng.uniform(-spread, spread)
+    return np.array([1.0 + warmth, 1.0, 1.0 - warmth])
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / np.linalg.norm(vector)
+
+
 def sample_light(rng: np.random.Generator) -> Light:
-    """A light from the camera's side (mostly from above), tinted warm or cool, with ambient."""
-    direction = np.array([rng.normal(0.0, 0.7), rng.normal(-0.3, 0.6), -1.0])
-    warmth = rng.uniform(-0.08, 0.08)
-    tint = np.array([1.0 + warmth, 1.0, 1.0 - warmth])
-    colour = rng.uniform(0.45, 0.95) * tint
-    ambient = rng.uniform(0.2, 0.5) * tint * (1.0 + rng.normal(0.0, 0.04, 3))
-    return Light(direction / np.linalg.norm(direction), colour, ambient,
-                 float(rng.uniform(0.0, 0.12)), float(rng.uniform(8.0, 30.0)))
+    """A key light from the camera's side (mostly from above), often a fill light from elsewhere
+    on that side and sometimes a rim light from behind, each with its own colour temperature;
+    hemisphere ambient from a sky and a ground colour; soft, skin-like wrap."""
+    directions = [_unit(np.array([rng.normal(0.0, 0.7), rng.normal(-0.3, 0.6), -1.0]))]
+    colours = [rng.uniform(0.45, 0.95) * _tint(rng, 0.08)]
+    if rng.random() < 0.7:  # fill: dimmer, from anywhere on the camera's side
+        directions.append(_unit(np.array([rng.normal(0.0, 1.0), rng.normal(0.0, 1.0), -abs(rng.normal(0.5, 0.5))])))
+        colours.append(rng.uniform(0.1, 0.4) * _tint(rng, 0.15))
+    if rng.random() < 0.25:  # rim: from behind the hand, lighting its edges
+        directions.append(_unit(np.array([rng.normal(0.0, 1.0), rng.normal(-0.5, 0.7), rng.uniform(0.3, 1.0)])))
+        colours.append(rng.uniform(0.2, 0.6) * _tint(rng, 0.15))
+    sky = rng.uniform(0.15, 0.45) * _tint(rng, 0.1) * (1.0 + rng.normal(0.0, 0.04, 3))
+    ground = sky * rng.uniform(0.3, 1.0) * (1.0 + rng.normal(0.0, 0.12, 3))  # bounce, tinted by the floor
+    return Light(np.stack(directions), np.stack(colours), sky, np.clip(ground, 0.0, None),
+                 float(rng.uniform(0.0, 0.5)), float(rng.uniform(0.0, 0.12)), float(rng.uniform(8.0, 30.0)))
 
 
 def shade(albedo: np.ndarray, normals: np.ndarray, light: Light) -> np.ndarray:
-    """Lambert + Blinn-Phong colour, sRGB in [0, 1].
+    """Wrapped Lambert from every light, hemisphere ambient, a Blinn-Phong highlight from the
+    key light; sRGB in [0, 1].
 
     Args:
         albedo: (P, 3) linear albedo; normals: (P, 3) unit normals, camera space.
     Returns:
         (P, 3) float32 display colour.
     """
-    cosine = np.clip(normals @ light.direction, 0.0, None)[:, None]
-    halfway = light.direction + np.array([0.0, 0.0, -1.0])
-    halfway /= np.linalg.norm(halfway)
+    cosines = np.clip((normals @ light.directions.T + light.wrap) / (1.0 + light.wrap), 0.0, None)  # (P, K)
+    diffuse = cosines @ light.colours
+    upward = np.clip(0.5 - 0.5 * normals[:, 1:2], 0.0, 1.0)  # 1 facing up (-y), 0 facing down
+    ambient = light.ground + upward * (light.sky - light.ground)
+    halfway = _unit(light.directions[0] + np.array([0.0, 0.0, -1.0]))
     highlight = light.specular * np.clip(normals @ halfway, 0.0, None)[:, None] ** light.shininess
-    linear = albedo * (light.ambient + light.colour * cosine) + highlight * light.colour
+    linear = albedo * (ambient + diffuse) + highlight * light.colours[0]
     return np.clip(linear, 0.0, 1.0).astype(np.float32) ** (1.0 / GAMMA)
 
 
@@ -300,12 +327,45 @@ def draw_occluder(rng: np.random.Generator, image: np.ndarray, hand_mask: np.nda
     image[:] = _blend(layer, image, fill.astype(np.float32))
 
 
+def _motion_blur(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """A straight camera or hand shake: a line kernel 3-9 px long at a random angle."""
+    length = int(rng.integers(3, 10))
+    kernel = np.zeros((length, length), dtype=np.float32)
+    centre = (length - 1) / 2.0
+    angle = rng.uniform(0.0, np.pi)
+    offset = centre * np.array([np.cos(angle), np.sin(angle)])
+    start, end = (tuple(int(round(c)) for c in centre + sign * offset) for sign in (-1, 1))
+    cv2.line(kernel, start, end, 1.0, 1)
+    return cv2.filter2D(image, -1, kernel / kernel.sum())
+
+
+def _vignette(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """Darker corners: a radial fall-off of 10-40 % at the frame's corners."""
+    u, v = _grid(image.shape[0])
+    centre = (image.shape[0] - 1) / 2.0
+    radius2 = ((u - centre) ** 2 + (v - centre) ** 2) / (2.0 * centre**2)
+    return image * (1.0 - rng.uniform(0.1, 0.4) * radius2)[..., None]
+
+
+def _jpeg(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB through JPEG at quality 30-90 (blocks and chroma loss of phone photos)."""
+    quality = int(rng.integers(30, 91))
+    _, data = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
+
+
 def finish_image(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
-    """Camera effects: blur, white balance and exposure, sensor noise; (H, W, 3) -> uint8."""
-    sigma = rng.uniform(0.35, 1.1)
-    image = cv2.GaussianBlur(image, (0, 0), sigma)
-    gain = rng.uniform(0.85, 1.15) * (1.0 + rng.normal(0.0, 0.03, 3))
+    """Camera effects: defocus, sometimes motion blur, white balance and exposure, sometimes
+    vignetting, sensor noise (read and shot), sometimes JPEG; (H, W, 3) float in [0, 1] -> uint8."""
+    image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.35, 1.1))
+    if rng.random() < 0.2:
+        image = _motion_blur(rng, image)
+    gain = rng.uniform(0.85, 1.15) * _tint(rng, 0.08) * (1.0 + rng.normal(0.0, 0.03, 3))
     contrast = rng.uniform(0.85, 1.15)
     image = (image * gain.astype(np.float32) - 0.5) * contrast + 0.5
-    image = image + np.float32(rng.uniform(0.003, 0.02)) * rng.standard_normal(image.shape, dtype=np.float32)
-    return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
+    if rng.random() < 0.3:
+        image = _vignette(rng, image)
+    variance = rng.uniform(0.003, 0.02) ** 2 + rng.uniform(0.0, 0.0004) * np.clip(image, 0.0, 1.0)
+    image = image + np.sqrt(variance).astype(np.float32) * rng.standard_normal(image.shape, dtype=np.float32)
+    pixels = np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
+    return _jpeg(rng, pixels) if rng.random() < 0.5 else pixels

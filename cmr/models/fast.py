@@ -5,8 +5,8 @@ float32 rounding, about 1e-5), with:
 
 * every BatchNorm folded into the convolution before it (ResNet stems and blocks, their
   downsample branches, the 2-D decoders' and reduce blocks' ``ConvBlock``);
-* each :class:`~cmr.models.mesh_decoder.ParallelDeblock` as one spiral gather and three
-  linear layers (the one-vertex shortcut is added into the weights of the three branches,
+* each :class:`~cmr.models.mesh_decoder.ParallelDeblock` as its three spiral branches alone,
+  linear-first (the one-vertex shortcut is added into the weights of the three branches,
   whose spirals all start with the vertex itself);
 * the sparse up-sampling as a dense (N_fine, N_coarse) matrix product;
 * each Chebyshev convolution (torch-geometric's ``ChebConv``, which rebuilds its Laplacian on
@@ -84,11 +84,12 @@ class DenseUpsample(nn.Module):
 
 
 class FastParallelDeblock(nn.Module):
-    """:class:`~cmr.models.mesh_decoder.ParallelDeblock` with one gather and no shortcut layer.
+    """:class:`~cmr.models.mesh_decoder.ParallelDeblock` without its shortcut layer.
 
-    The three branches use prefixes of one spiral, so the full gather's first ``l * C_in``
-    columns are the ``l``-vertex gather (neighbour-major layout); the shortcut reads the first
-    vertex only, so its weight rows are added into the first ``C_in`` columns of each branch.
+    The shortcut reads the first spiral vertex only, which is where each branch's spiral starts,
+    so its weight rows are added into the first ``C_in`` columns of each branch's weight. Each
+    branch stays a :class:`~cmr.models.spiral.SpiralConv`, evaluated in its cheaper order
+    (linear-first: every branch narrows C_in).
 
     Args:
         deblock: the ParallelDeblock to replace (its weights are copied, not shared).
@@ -97,28 +98,23 @@ class FastParallelDeblock(nn.Module):
     def __init__(self, deblock: ParallelDeblock) -> None:
         super().__init__()
         self.upsample = DenseUpsample(deblock.upsample)
-        self.register_buffer("indices", deblock.spiral_full.indices.view(-1).clone(), persistent=False)
-        self.num_vertices = deblock.spiral_full.num_vertices
-        self.in_channels = deblock.spiral_full.in_channels
+        in_channels = deblock.spiral_full.in_channels
         shortcut = deblock.shortcut.linear
         branches, start = [], 0
         for conv in (deblock.spiral_full, deblock.spiral_two_thirds, deblock.spiral_one_third):
             stop = start + conv.out_channels
-            linear = copy.deepcopy(conv.linear)
+            branch = copy.deepcopy(conv)
             with torch.no_grad():
-                linear.weight[:, : self.in_channels] += shortcut.weight[start:stop]
-                linear.bias += shortcut.bias[start:stop]
-            branches.append(linear)
+                branch.linear.weight[:, :in_channels] += shortcut.weight[start:stop]
+                branch.linear.bias += shortcut.bias[start:stop]
+            branches.append(branch)
             start = stop
         self.branches = nn.ModuleList(branches)
-        self.widths = [linear.in_features for linear in branches]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, N_coarse, C_in) -> (B, N_fine, C_out)."""
         x = self.upsample(x)
-        gathered = x.index_select(1, self.indices).view(x.shape[0], self.num_vertices, -1)
-        parts = [linear(gathered[..., :width]) for linear, width in zip(self.branches, self.widths)]
-        return torch.relu(torch.cat(parts, dim=-1))
+        return torch.relu(torch.cat([branch(x) for branch in self.branches], dim=-1))
 
 
 class DenseChebConv(nn.Module):

@@ -91,7 +91,8 @@ def table(rows: dict[str, dict]) -> str:
     """A markdown table: one row per entry, the columns of the first."""
     columns = list(next(iter(rows.values())))
     lines = ["| | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
-    lines += [f"| {name} | " + " | ".join(f"{row[c]:.4g}" for c in columns) + " |" for name, row in rows.items()]
+    lines += [f"| {name} | " + " | ".join(f"{row[c]:,}" if isinstance(row[c], int) else f"{row[c]:.4g}" for c in columns)
+              + " |" for name, row in rows.items()]
     return "\n".join(lines)
 
 
