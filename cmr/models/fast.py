@@ -7,7 +7,8 @@ float32 rounding, about 1e-5), with:
   downsample branches, the 2-D decoders' and reduce blocks' ``ConvBlock``);
 * each :class:`~cmr.models.mesh_decoder.ParallelDeblock` as its three spiral branches alone,
   linear-first (the one-vertex shortcut is added into the weights of the three branches,
-  whose spirals all start with the vertex itself);
+  whose spirals all start with the vertex itself), their weights, like the coordinate heads',
+  laid out once for it;
 * the sparse up-sampling as a dense (N_fine, N_coarse) matrix product;
 * each Chebyshev convolution (torch-geometric's ``ChebConv``, which rebuilds its Laplacian on
   every call) as a precomputed dense (N, N) propagation matrix and one linear layer over the
@@ -27,7 +28,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from cmr.models.mesh_decoder import ChebDeblock, ChebHead, ParallelDeblock
-from cmr.models.spiral import SparseUpsample
+from cmr.models.spiral import SparseUpsample, SpiralConv, sum_positions
 
 #: (convolution, norm) attribute pairs of torchvision's ResNet blocks and of ResNetEncoder's stem.
 _CONV_NORM_PAIRS = (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"))
@@ -83,13 +84,41 @@ class DenseUpsample(nn.Module):
         return torch.matmul(self.matrix.to(x.dtype), x)
 
 
+class PrecomputedSpiralConv(nn.Module):
+    """A narrowing :class:`~cmr.models.spiral.SpiralConv` evaluated linear-first with its
+    per-position weight laid out once (training lays it out every call, as its weight changes).
+
+    Args:
+        conv: the SpiralConv to replace (its ``linear_first`` order; weights copied).
+    """
+
+    def __init__(self, conv: SpiralConv) -> None:
+        super().__init__()
+        self.spiral_length = conv.spiral_length
+        with torch.no_grad():
+            self.register_buffer("weight", conv.per_position_weight().clone(), persistent=False)
+            self.register_buffer("bias", conv.linear.bias.clone(), persistent=False)
+        self.register_buffer("position_indices", conv.position_indices.clone(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, N, C_in) -> (B, N, C_out)."""
+        products = torch.matmul(x, self.weight.to(x.dtype))
+        return sum_positions(products, self.position_indices, self.spiral_length) + self.bias.to(products.dtype)
+
+
+def _precomputed(conv: SpiralConv) -> nn.Module:
+    """``conv`` as a :class:`PrecomputedSpiralConv` when it is evaluated linear-first."""
+    return PrecomputedSpiralConv(conv) if conv.linear_first else conv
+
+
 class FastParallelDeblock(nn.Module):
     """:class:`~cmr.models.mesh_decoder.ParallelDeblock` without its shortcut layer.
 
     The shortcut reads the first spiral vertex only, which is where each branch's spiral starts,
-    so its weight rows are added into the first ``C_in`` columns of each branch's weight. Each
-    branch stays a :class:`~cmr.models.spiral.SpiralConv`, evaluated in its cheaper order
-    (linear-first: every branch narrows C_in).
+    so its weight rows are added into the first ``C_in`` columns of each branch's weight. Every
+    branch narrows C_in, so each becomes a :class:`PrecomputedSpiralConv` (linear-first, its
+    weight laid out once): measured against one gather-first gather for all three, the same
+    speed at batch 1 and 1.5-2.3x faster at batch 32 (decoders of CMR-G, compact, lite).
 
     Args:
         deblock: the ParallelDeblock to replace (its weights are copied, not shared).
@@ -107,7 +136,7 @@ class FastParallelDeblock(nn.Module):
             with torch.no_grad():
                 branch.linear.weight[:, :in_channels] += shortcut.weight[start:stop]
                 branch.linear.bias += shortcut.bias[start:stop]
-            branches.append(branch)
+            branches.append(_precomputed(branch))
             start = stop
         self.branches = nn.ModuleList(branches)
 
@@ -180,6 +209,8 @@ def _replace_mesh_operators(model: nn.Module) -> None:
                 setattr(parent, name, FastParallelDeblock(child))
             elif isinstance(child, ChebDeblock):
                 setattr(parent, name, FastChebDeblock(child))
+            elif isinstance(child, SpiralConv):  # the coordinate heads
+                setattr(parent, name, _precomputed(child))
             elif isinstance(child, ChebHead):  # (B, N, C) -> (B, N, 3), N from its graph
                 setattr(parent, name, DenseChebConv(child.conv, child.edge_index, int(child.edge_index.max()) + 1))
 

@@ -66,23 +66,31 @@ class SpiralConv(nn.Module):
         gathered = x.index_select(1, self.indices.view(-1))
         return self.linear(gathered.view(batch, num_vertices, self.spiral_length * channels))
 
+    def per_position_weight(self) -> torch.Tensor:
+        """(C_in, L * C_out): ``weight[o, l * C_in + c]`` laid out as ``[c, l * C_out + o]``."""
+        weight = self.linear.weight.view(self.out_channels, self.spiral_length, self.in_channels)
+        return weight.permute(2, 1, 0).reshape(self.in_channels, self.spiral_length * self.out_channels)
+
     def _linear_first(self, x: torch.Tensor) -> torch.Tensor:
         """(B, N, C_in) -> (B, N, C_out): the class's sum, multiplied before it is gathered."""
-        batch, num_vertices, channels = x.shape
-        length, out_channels = self.spiral_length, self.out_channels
-        # weight[o, l * C_in + c] -> per_position_weight[c, l * C_out + o]
-        weight = self.linear.weight.view(out_channels, length, channels).permute(2, 1, 0)
-        products = torch.matmul(x, weight.reshape(channels, length * out_channels))
-        products = products.view(batch, num_vertices * length, out_channels)
-        gathered = products.index_select(1, self.position_indices)
-        summed = gathered.view(batch, num_vertices, length, out_channels).sum(2).to(gathered.dtype)  # CUDA autocast sums in fp32
-        return summed + self.linear.bias.to(gathered.dtype)
+        products = torch.matmul(x, self.per_position_weight())
+        return sum_positions(products, self.position_indices, self.spiral_length) + self.linear.bias.to(products.dtype)
 
     def extra_repr(self) -> str:
         return (
             f"{self.in_channels}, {self.out_channels}, vertices={self.num_vertices}, "
             f"spiral_length={self.spiral_length}"
         )
+
+
+def sum_positions(products: torch.Tensor, position_indices: torch.Tensor, length: int) -> torch.Tensor:
+    """The linear-first spiral sum: (B, N, L * C) products of every vertex at every spiral
+    position -> (B, N, C), the sum over ``l`` of row ``indices[n, l]`` at position ``l``
+    (``position_indices``: (N * L,) ``indices * L + l``, :class:`SpiralConv`)."""
+    batch, num_vertices, _ = products.shape
+    gathered = products.reshape(batch, -1, products.shape[-1] // length).index_select(1, position_indices)
+    summed = gathered.view(batch, num_vertices, length, -1).sum(2)
+    return summed.to(products.dtype)  # CUDA autocast sums in float32
 
 
 class SparseUpsample(nn.Module):
