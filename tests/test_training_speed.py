@@ -10,7 +10,7 @@ from cmr.bench import model_config
 from cmr.bench import train as bench
 from cmr.mesh.template import Template
 from cmr.models.backbone import ResNetEncoder, make_resnet
-from cmr.models.build import build_model
+from cmr.models.build import build_model, forward_gflop
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def template() -> Template:
 def test_lite_costs_a_quarter_of_the_compact_forward_with_the_same_outputs(template):
     torch.manual_seed(0)
     compact, lite = (build_model(model_config(name), template) for name in ("compact", "lite"))
-    compact_gflop, lite_gflop = (bench.forward_gflop(model, 128, torch.device("cpu")) for model in (compact, lite))
+    compact_gflop, lite_gflop = (forward_gflop(model, 128, torch.device("cpu")) for model in (compact, lite))
     assert lite_gflop < compact_gflop / 4
     assert sum(p.numel() for p in lite.parameters()) < sum(p.numel() for p in compact.parameters()) / 2
     image = torch.randn(2, 3, 128, 128)

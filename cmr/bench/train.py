@@ -34,6 +34,7 @@ import torch
 
 from cmr.bench import add_training_data_arguments, make_loader, model_config
 from cmr.engine.train_support import to_device
+from cmr.models.build import forward_gflop
 
 #: What the default run measures: the baseline first.
 DEFAULT_MODELS = ("compact", "lite")
@@ -65,17 +66,6 @@ class StepBench:
 def _synchronise(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def forward_gflop(model: torch.nn.Module, input_size: int, device: torch.device) -> float:
-    """GFLOP of one eval-mode forward of a (1, 3, S, S) image."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    model.eval()
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(torch.zeros(1, 3, input_size, input_size, device=device))
-    model.train()
-    return counter.get_total_flops() / 1e9
 
 
 def build_step(name: str, cfg, template, device: torch.device, gather_first: bool = False) -> StepBench:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from cmr.models.cmr_g import CMRG
@@ -83,3 +84,15 @@ def load_template(spec: str):
         f"template {spec!r} ({path}) not found: expected a CMR release folder (with transform.pkl), a folder "
         f"holding hand.npz/hand.json, or '<folder>/<name>' of a saved template"
     )
+
+
+def forward_gflop(model: torch.nn.Module, input_size: int, device: torch.device) -> float:
+    """GFLOP of one eval-mode forward of a (1, 3, S, S) image (the model's mode is restored)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    training = model.training
+    model.eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.zeros(1, 3, input_size, input_size, device=device))
+    model.train(training)
+    return counter.get_total_flops() / 1e9

@@ -168,8 +168,7 @@ def model_cost(exp_name: str) -> str:
     """'G GFLOP, P M parameters' of a run's model."""
     import torch
 
-    from cmr.bench.train import forward_gflop
-    from cmr.models.build import build_model, load_template
+    from cmr.models.build import build_model, forward_gflop, load_template
 
     cfg = config(exp_name)
     model = build_model(cfg, load_template(cfg.MODEL.TEMPLATE))
