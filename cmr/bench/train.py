@@ -15,8 +15,9 @@ The first model (``compact`` by default, the bundled configuration) is the basel
 gives every model's step and loop samples/s as ratios to it. ``--before`` puts first, as the
 baseline, the compact model with its spiral convolutions evaluated gather-first (the order
 before linear-first evaluation, :class:`cmr.models.spiral.SpiralConv`); ``--channels-last``
-measures each model a second time with channels-last weights (``TRAIN.CHANNELS_LAST``). Models: ``compact``, ``lite``
-(``configs/<name>.yaml``) or a variant name (``cmr_sg``, ``cmr_pg``, ``cmr_g``).
+measures each model a second time with channels-last weights (``TRAIN.CHANNELS_LAST``).
+Models: ``compact``, ``lite`` (``configs/<name>.yaml``) or a variant name (``cmr_sg``,
+``cmr_pg``, ``cmr_g``).
 
 Run ``python -m cmr bench train`` (``--help`` lists options; the synthetic set comes from
 ``./scripts/make_synthetic.sh``). On a GPU add ``--device cuda`` (and ``--amp``).
@@ -50,6 +51,7 @@ class StepBench:
     cfg: object
     model: torch.nn.Module
     optimiser: torch.optim.Optimizer
+    parameters: list[torch.nn.Parameter]
     scaler: torch.amp.GradScaler
     loss: object
     gflop: float
@@ -80,12 +82,13 @@ def build_step(name: str, cfg, template, device: torch.device, gather_first: boo
         for module in model.modules():
             if isinstance(module, SpiralConv):
                 module.linear_first = False
-    optimiser = training_optimiser(cfg, [p for p in model.parameters() if p.requires_grad])
+    parameters = [p for p in model.parameters() if p.requires_grad]
     faces = torch.as_tensor(template.faces[0], device=device)
     regressor = torch.as_tensor(template.joint_regressor, dtype=torch.float32, device=device)
     loss = MixedLoss(cfg.LOSS, template, faces, regressor, cfg.MODEL.INPUT_SIZE)
     gflop = forward_gflop(model, cfg.MODEL.INPUT_SIZE, device)
-    return StepBench(name, cfg, model, optimiser, loss_scaler(cfg, device), loss, gflop)
+    return StepBench(name, cfg, model, training_optimiser(cfg, parameters), parameters, loss_scaler(cfg, device),
+                     loss, gflop)
 
 
 def run_step(bench: StepBench, batch: dict, device: torch.device, record: bool) -> None:
@@ -106,8 +109,7 @@ def run_step(bench: StepBench, batch: dict, device: torch.device, record: bool) 
     lap()
     backward(total, bench.optimiser, bench.scaler)
     lap()
-    parameters = [p for group in bench.optimiser.param_groups for p in group["params"]]
-    optimiser_step(bench.optimiser, bench.scaler, parameters, bench.cfg.TRAIN.GRAD_CLIP)
+    optimiser_step(bench.optimiser, bench.scaler, bench.parameters, bench.cfg.TRAIN.GRAD_CLIP)
     lap()
     if record:
         for phase, start, stop in zip(PHASES, clock, clock[1:]):

@@ -170,7 +170,7 @@ def to_official_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
         CheckpointMismatchError: the model is not of CMR's shape (another width or mesh-stage
             input block), or has a key with no official counterpart.
     """
-    if getattr(model, "width", STANDARD_WIDTH) != STANDARD_WIDTH or getattr(model, "mesh_reduce", "cmr") != "cmr":
+    if model.width != STANDARD_WIDTH or model.mesh_reduce != "cmr":
         raise CheckpointMismatchError(f"official CMR checkpoints hold width-{STANDARD_WIDTH} models with CMR's "
                                       f"mesh-stage input block; this model has MODEL.WIDTH {model.width} and "
                                       f"MODEL.MESH_REDUCE {model.mesh_reduce!r}")

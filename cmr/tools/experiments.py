@@ -184,7 +184,8 @@ def run_speed() -> dict:
     accuracy_against_time(curves, resolve_path(OUT) / "speed" / "accuracy_vs_time.png")
     rows = {f"{title}, epoch {epoch}": row for title, rows in curves.items() for epoch, row in enumerate(rows, 1)}
     costs = "; ".join(f"{title}: {model_cost(run)}" for title, run in runs.items())
-    return report("speed", rows, f"\nSynthetic evaluation split (500 images), validation after each epoch of 8,000 "
+    epoch = next(iter(curves.values()))[0]["samples"]
+    return report("speed", rows, f"\nSynthetic evaluation split (500 images), validation after each epoch of {epoch:,} "
                   f"samples. {costs}. Figure: accuracy_vs_time.png. Step-by-step timing: python -m cmr bench train.\n")
 
 
