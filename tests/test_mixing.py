@@ -11,7 +11,11 @@ import torch
 from cmr import REPO_ROOT
 from cmr.config import load_cfg
 from cmr.data.mixing import RatioSampler, Source, collate_mixed
-from cmr.data.photos import DetectedPhotos, find_hands
+from cmr.data.photos import DetectedPhotos, find_hands, fit_pseudo_labels
+from cmr.data.targets import MESH_SCALE
+from cmr.fitting import FittingConfig
+from cmr.models.build import load_template
+from cmr.registration import RegistrationConfig
 from cmr.fileio import read_rgb
 from cmr.geometry.camera import project_points
 from cmr.geometry.crop import CropPolicy
@@ -44,8 +48,10 @@ def photo_folder(tmp_path_factory):
         write_rgb_jpeg(photos / f"{name}.jpg", np.ascontiguousarray(image))
         np.save(photos / f"{name}_K.npy", K)
         (depth / f"{name}.png").write_bytes((root / "training" / "depth" / f"{name}.png").read_bytes())
+        world = xyz[index] * ([-1, 1, 1] if side == "left" else 1)  # the detector's metric answer, exact
         record = {"image": f"{name}.jpg", "width": image.shape[1], "height": image.shape[0], "hands": [
-            {"side": side, "score": 0.9, "keypoints": keypoints.tolist(), "confidence": [0.9] * 21}]}
+            {"side": side, "score": 0.9, "keypoints": keypoints.tolist(), "confidence": [0.9] * 21,
+             "world": (world - world.mean(0)).tolist()}]}
         (photos / f"{name}_hands.json").write_text(json.dumps(record))
     return root
 
@@ -76,6 +82,35 @@ def test_a_left_hand_is_mirrored_into_the_right_hand_it_shows(photo_folder):
     assert torch.allclose(left["keypoints"], right["keypoints"], atol=1e-3)
     assert torch.allclose(left["K"], right["K"], atol=1e-3)
     assert (left["image"] - right["image"]).abs().mean() < 0.05  # JPEG re-encoding only
+
+
+def _pseudo_labels(hands, max_error=0.08):
+    return fit_pseudo_labels(hands, RegistrationConfig.defaults(), FittingConfig.defaults(), max_error)
+
+
+def test_pseudo_labels_recover_the_hand_the_photo_shows(photo_folder):
+    hands = find_hands(photo_folder / "photos", photo_folder / "photos", None, 0.5, 45.0)
+    pseudo = _pseudo_labels(hands)
+    xyz = np.asarray(json.loads((photo_folder / "training_xyz.json").read_text()))
+    errors = np.linalg.norm(pseudo.joints - xyz, axis=-1).mean(-1) * 1000  # the left one in its right view
+    assert pseudo.usable.all() and errors.max() < 6.0, errors
+    template = load_template("template")
+    dataset = DetectedPhotos(hands, CropPolicy(64, 1.3), None, False, 0.2, pseudo=pseudo, template=template)
+    sample = dataset[5]
+    assert [tuple(level.shape) for level in sample["pseudo_mesh"]] == [(778, 3), (389, 3), (195, 3), (98, 3)]
+    truth = (xyz[5] - xyz[5][0]) / MESH_SCALE  # a centred crop does not rotate
+    assert np.abs(sample["pseudo_xyz"].numpy() - truth).max() * MESH_SCALE < 0.012
+
+
+def test_photos_whose_fit_misses_the_keypoints_get_no_pseudo_label(photo_folder):
+    hands = find_hands(photo_folder / "photos", photo_folder / "photos", None, 0.5, 45.0)
+    bent = [dataclasses.replace(hands[0], world=hands[0].world[::-1].copy()), *hands[1:]]  # joints reversed
+    pseudo = _pseudo_labels(bent, max_error=0.03)
+    assert not pseudo.usable[0] and pseudo.usable[1:].all()
+    dataset = DetectedPhotos(bent, CropPolicy(64, 1.3), None, False, 0.2, pseudo=pseudo, template=load_template("template"))
+    assert "pseudo_mesh" not in dataset[0] and "pseudo_mesh" in dataset[1]
+    with pytest.raises(ValueError, match="one fit per hand"):
+        DetectedPhotos(hands[:2], CropPolicy(64, 1.3), None, False, 0.2, pseudo=pseudo, template=load_template("template"))
 
 
 def test_missing_detections_say_which_command_writes_them(tmp_path):
@@ -122,9 +157,10 @@ def test_a_mixed_run_trains_every_kind_of_sample(photo_folder, tmp_path):
         "MODEL.INPUT_SIZE", "64", "MODEL.TEXTURE", "True", "TRAIN.BATCH_SIZE", "4", "TRAIN.EPOCHS", "1",
         "TRAIN.VALIDATE", "False", "DATA.LABELLED_COUNT", "3", "DATA.SAMPLES_PER_EPOCH", "8",
         "DATA.PHOTOS.FOLDERS", f"['{photos}']", "DATA.PHOTOS.DEPTH", f"['{photo_folder / 'depth'}']",
-        "DATA.PHOTOS.RATIOS", "[1.0]", "LOSS.SELF.RENDER_SIZE", "32"])
+        "DATA.PHOTOS.RATIOS", "[1.0]", "LOSS.SELF.RENDER_SIZE", "32", "DATA.PHOTOS.PSEUDO_LABELS", "True"])
     summary = train(cfg)
     last = summary["last"]
-    for name in ("train_mesh_l1", "train_keypoint_2d", "train_depth", "train_photometric", "train_silhouette"):
+    for name in ("train_mesh_l1", "train_keypoint_2d", "train_depth", "train_photometric", "train_silhouette",
+                 "train_pseudo_mesh_l1"):
         assert np.isfinite(last[name]), name
     assert len(last["step_losses"]) == 2

@@ -17,7 +17,7 @@ from cmr.render import render
 COMPACT = str(REPO_ROOT / "configs" / "compact.yaml")
 SIZE, BATCH = 64, 2
 SELF_TERMS = ("keypoint_2d", "keypoint_heatmap", "consistency", "bone_direction", "bone_length", "smoothness",
-              "silhouette", "depth", "photometric")
+              "silhouette", "depth", "photometric", "pseudo_mesh_l1", "pseudo_normal", "pseudo_edge")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def setting():
 
 def _photo_batch(template, faces, regressor) -> tuple[dict, torch.Tensor]:
     """Two photo samples of the template hand at 0.5 m: keypoints (confidence 0.9), heatmaps,
-    depth map and a skin-coloured image, all rendered from the true mesh."""
+    depth map, a skin-coloured image and a pseudo-label, all rendered from the true mesh."""
     vertices = torch.as_tensor(template.vertices[0], dtype=torch.float32)
     vertices = vertices - (regressor @ vertices)[0]
     K = torch.tensor([[120.0, 0, SIZE / 2 - 0.5], [0, 120.0, SIZE / 2 - 0.5], [0, 0, 1]])
@@ -45,16 +45,21 @@ def _photo_batch(template, faces, regressor) -> tuple[dict, torch.Tensor]:
     heatmaps = targets.gaussian_heatmaps(keypoints.numpy(), np.ones(21, bool), SIZE, SIZE // 2)
     sample = {"image": shown.image[0].permute(2, 0, 1) * 2 - 1, "K": K, "keypoints": keypoints,
               "keypoint_confidence": torch.full((21,), 0.9), "keypoint_heatmaps": torch.from_numpy(heatmaps),
-              "depth": half[0], "index": 0}
+              "depth": half[0], "index": 0,
+              "pseudo_mesh": [torch.from_numpy(level) for level in
+                              targets.mesh_pyramid(targets.normalise_3d(vertices.numpy(), np.zeros(3)), template)],
+              "pseudo_xyz": torch.from_numpy(targets.normalise_3d((regressor @ vertices).numpy(), np.zeros(3)))}
     return collate_mixed([sample, dict(sample, index=1)]), vertices
 
 
-def _free_outputs(vertices: torch.Tensor) -> dict:
-    """An output dict of free tensors, started away from the truth (mesh 1.25x, noisy; blank maps)."""
+def _free_outputs(vertices: torch.Tensor, template) -> dict:
+    """An output dict of free tensors, started away from the truth (mesh 1.25x, noisy, every level
+    of the pyramid; blank maps)."""
     torch.manual_seed(0)
     start = vertices * 1.25 + 0.002 * torch.randn_like(vertices)
+    levels = targets.mesh_pyramid(start.numpy() / targets.MESH_SCALE, template)
     return {
-        "mesh": [(start / targets.MESH_SCALE).repeat(BATCH, 1, 1).requires_grad_()],
+        "mesh": [torch.from_numpy(level).repeat(BATCH, 1, 1).requires_grad_() for level in levels],
         "heatmap_logits": torch.full((BATCH, 21, SIZE // 2, SIZE // 2), -3.0, requires_grad=True),
         "mask_logits": torch.zeros(BATCH, 1, SIZE // 2, SIZE // 2, requires_grad=True),
         "aux_heatmap_logits": [], "aux_mask_logits": [],
@@ -77,10 +82,10 @@ def _bundled_model(cfg, template):
 def test_each_term_decreases_under_optimisation(setting, name):
     cfg, template, faces, regressor = setting
     batch, vertices = _photo_batch(template, faces, regressor)
-    free = _free_outputs(vertices)
+    free = _free_outputs(vertices, template)
     loss = MixedLoss(cfg.LOSS, template, faces, regressor, SIZE)
     maps = [free["heatmap_logits"], free["mask_logits"], free["albedo_logits"], free["light"]]
-    optimiser = torch.optim.Adam([{"params": [free["mesh"][0]], "lr": 0.02}, {"params": maps, "lr": 0.2}])
+    optimiser = torch.optim.Adam([{"params": free["mesh"], "lr": 0.02}, {"params": maps, "lr": 0.2}])
     values = []
     for step in range(25):
         outputs = dict(free, albedo=torch.sigmoid(free["albedo_logits"]))
@@ -101,7 +106,8 @@ def test_gradients_reach_the_weights_each_term_should(setting):
                "consistency": ["mesh_decoder"], "bone_direction": ["mesh_decoder"],
                "bone_length": ["mesh_decoder"], "smoothness": ["mesh_decoder"],
                "silhouette": ["final_decoder", "mesh_decoder"], "depth": ["mesh_decoder"],
-               "photometric": ["texture", "mesh_decoder"]}
+               "photometric": ["texture", "mesh_decoder"], "pseudo_mesh_l1": ["mesh_decoder"],
+               "pseudo_normal": ["mesh_decoder"], "pseudo_edge": ["mesh_decoder"]}
     for name, modules in reaches.items():
         model.zero_grad()
         loss(model(batch["image"]), batch, 0)[name].value.backward()

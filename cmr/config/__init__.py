@@ -113,6 +113,9 @@ _C.LOSS.SELF.DEPTH_ROBUST_CM = 5.0
 _C.LOSS.SELF.WARMUP_STEPS = 100
 _C.LOSS.SELF.RENDER_SIZE = 64
 _C.LOSS.SELF.MIN_CONFIDENCE = 0.2
+#: Weight of CMR's mesh terms (vertex L1 over the pyramid, normals, edges, joints) against the
+#: pseudo-labels of photo folders (``DATA.PHOTOS.PSEUDO_LABELS``), relative to real labels' 1.
+_C.LOSS.SELF.PSEUDO = 0.5
 
 
 # ------------------------------------------------------------------ data
@@ -149,6 +152,12 @@ _C.DATA.PHOTOS.RATIOS = []
 _C.DATA.PHOTOS.SIDES = []
 #: Hands with a detector score below this are left out.
 _C.DATA.PHOTOS.MIN_SCORE = 0.5
+#: Pseudo-labels: the open hand model fitted to each photo's detection (its metric 3D keypoints
+#: placed by the 2D step, and its 2D keypoints; no network), supervising the mesh like a label
+#: (``LOSS.SELF.PSEUDO``). Fits whose keypoints reproject worse than ``PSEUDO_MAX_ERROR`` times the
+#: hand's keypoint extent get none (their photo keeps the keypoint terms).
+_C.DATA.PHOTOS.PSEUDO_LABELS = False
+_C.DATA.PHOTOS.PSEUDO_MAX_ERROR = 0.08
 #: Samples per epoch when mixing sources (0: the sum of the sources' sizes).
 _C.DATA.SAMPLES_PER_EPOCH = 0
 

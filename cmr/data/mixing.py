@@ -57,12 +57,28 @@ def training_sources(cfg, template) -> list[Source]:
                            resolve_path(depth) if depth else None, float(photos.MIN_SCORE), float(cfg.DEMO.FOV),
                            photos.SIDES[index] if photos.SIDES else "auto")
         dataset = DetectedPhotos(hands, CropPolicy.from_config(cfg.MODEL), jitter, bool(cfg.DATA.COLOR_AUG),
-                                 float(cfg.LOSS.SELF.MIN_CONFIDENCE), int(cfg.TRAIN.SEED) + index + 1)
+                                 float(cfg.LOSS.SELF.MIN_CONFIDENCE), int(cfg.TRAIN.SEED) + index + 1,
+                                 _pseudo_labels(cfg, hands, folder), template)
         sources.append(Source(f"photos{index}", dataset, float(photos.RATIOS[index])))
     if not sources or any(source.ratio < 0 for source in sources) or sum(s.ratio for s in sources) <= 0:
         raise ValueError("no training source: DATA.LABELLED_RATIO and DATA.PHOTOS.RATIOS must be >= 0 with a "
                          "positive sum (DATA.LABELLED_RATIO 0 needs DATA.PHOTOS.FOLDERS)")
     return sources
+
+
+def _pseudo_labels(cfg, hands: list, folder: str):
+    """The folder's pseudo-labels when ``DATA.PHOTOS.PSEUDO_LABELS`` (else None), with a count printed."""
+    if not cfg.DATA.PHOTOS.PSEUDO_LABELS:
+        return None
+    from cmr.data.photos import fit_pseudo_labels
+    from cmr.fitting import FittingConfig
+    from cmr.registration import RegistrationConfig
+
+    pseudo = fit_pseudo_labels(hands, RegistrationConfig.from_config(cfg.REGISTRATION), FittingConfig.from_config(cfg),
+                               float(cfg.DATA.PHOTOS.PSEUDO_MAX_ERROR))
+    print(f"{folder}: pseudo-labels for {int(pseudo.usable.sum())} of {len(hands)} hands "
+          f"(fits within {cfg.DATA.PHOTOS.PSEUDO_MAX_ERROR} of the hand's extent)", flush=True)
+    return pseudo
 
 
 def labelled_subset(dataset, count: int) -> Dataset:

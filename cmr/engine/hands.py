@@ -23,11 +23,12 @@ from cmr.data.augment import normalise_image
 from cmr.detection import HandDetection
 from cmr.engine.inference import hand_pixels
 from cmr.fitting import FittingConfig, HandFit, fit_hand
+from cmr.fitting.detected import place_world_keypoints
 from cmr.geometry.camera import mirror_intrinsics
 from cmr.geometry.crop import Crop, CropPolicy, warp_image
 from cmr.geometry.pixel_maps import apply_affine, mirror_map
 from cmr.models.prediction import Prediction, SamplePrediction, mirror_prediction, predict
-from cmr.registration import RegistrationConfig, solve_translation_2d
+from cmr.registration import RegistrationConfig
 from cmr.registration.evidence import KEYPOINT_SOURCES
 
 SIDES = ("auto", "left", "right")
@@ -121,15 +122,10 @@ def predict_side(model: nn.Module, images: list[np.ndarray], Ks: list[np.ndarray
 
 def place_detector_joints(detections: list[HandDetection], Ks: list[np.ndarray],
                           config: RegistrationConfig) -> np.ndarray:
-    """(B, 21, 3) metres: each detection's 3D keypoints (the detector's metric "world" answer,
-    moved to its wrist) placed in camera space by the registration's closed-form 2D step on
-    its own 2D keypoints, weighted by their confidences."""
-    world = torch.as_tensor(np.stack([d.world - d.world[0] for d in detections]), dtype=torch.float64)
-    uv = torch.as_tensor(np.stack([d.keypoints for d in detections]), dtype=torch.float64)
-    weight = torch.as_tensor(np.stack([d.confidence for d in detections]), dtype=torch.float64)
-    K = torch.as_tensor(np.stack(Ks), dtype=torch.float64)
-    translation, _ = solve_translation_2d(world, uv, K, weight.clamp_min(1e-6), config.z_min, config.z_max)
-    return (world + translation[:, None]).numpy()
+    """(B, 21, 3) metres: each detection's 3D keypoints placed in camera space
+    (:func:`cmr.fitting.detected.place_world_keypoints`)."""
+    return place_world_keypoints(np.stack([d.world for d in detections]), np.stack([d.keypoints for d in detections]),
+                                 np.stack([d.confidence for d in detections]), np.stack(Ks), config)
 
 
 def fit_predicted(prediction: Prediction, detections: list[HandDetection], detector_joints: np.ndarray,

@@ -40,10 +40,11 @@ def _objective(model: HandModel, parameters: PoseParameters, side: str, variable
     rotation (B, 3) radians, free joint parameters (B, 15, 3), shape (B, S), translation (B, 3) m."""
     rotation, free, shape, translation = variables
     hand, _ = posed_hand(model, parameters, side, rotation, free, shape, translation)
-    total = config.mesh_weight * mesh_term(hand.vertices, targets.vertices)
+    total = config.shape_prior_weight * shape_prior(shape)
+    if targets.vertices is not None:
+        total = total + config.mesh_weight * mesh_term(hand.vertices, targets.vertices)
     if targets.joints is not None:
         total = total + config.joint_weight * mesh_term(hand.joints, targets.joints)
-    total = total + config.shape_prior_weight * shape_prior(shape)
     if targets.keypoints is not None:
         total = total + config.keypoint_weight * keypoint_term(hand.joints, targets.keypoints,
                                                                targets.keypoint_weights, targets.K)
@@ -93,7 +94,8 @@ def _start(model: HandModel, parameters: PoseParameters, targets: FitTargets, si
 
 def _fit_side(model: HandModel, targets: FitTargets, side: str, config: FittingConfig) -> HandFit:
     """Fit every sample of ``targets`` as a ``side`` hand (see :func:`fit_hand`)."""
-    parameters = PoseParameters(side, config.joint_limits, targets.vertices.dtype, targets.vertices.device)
+    reference = model.rest_vertices
+    parameters = PoseParameters(side, config.joint_limits, reference.dtype, reference.device)
     with torch.no_grad():
         rotation, free, shape, translation = _start(model, parameters, targets, side, config)
     if config.iterations > 0:
@@ -102,7 +104,9 @@ def _fit_side(model: HandModel, targets: FitTargets, side: str, config: FittingC
                                                          targets, config)
     with torch.no_grad():
         hand, pose = posed_hand(model, parameters, side, rotation, free, shape, translation)
-        mesh_error = (hand.vertices - targets.vertices).norm(dim=-1).mean(-1) * MILLIMETRES_PER_METRE
+        mesh_error = None
+        if targets.vertices is not None:
+            mesh_error = (hand.vertices - targets.vertices).norm(dim=-1).mean(-1) * MILLIMETRES_PER_METRE
         keypoint_error = silhouette_error = None
         if targets.keypoints is not None:
             keypoint_error = weighted_mean(reprojection_distances(hand.joints, targets.keypoints, targets.K),
@@ -147,7 +151,8 @@ def fit_hand(
 
     Args:
         vertices: (B, 778, 3) metres, camera space: the target mesh (e.g. the network's
-            registered prediction), in the hand model's topology (the project's template).
+            registered prediction), in the hand model's topology (the project's template); or
+            None to fit the ``joints`` (and keypoints, silhouette) alone.
         keypoints: optional (B, 21, 2) pixels, FreiHAND order.
         confidence: optional (B, 21) in [0, 1] per keypoint (default 1); keypoints at or below
             ``config.confidence_threshold`` are ignored.
@@ -167,11 +172,11 @@ def fit_hand(
     """
     config = config or FittingConfig.defaults()
     if model is None:
-        model = default_model(str(torch.as_tensor(vertices).device))
+        model = default_model(str(torch.as_tensor(joints if vertices is None else vertices).device))
     reference = model.rest_vertices
     targets = prepare_targets(vertices, keypoints, confidence, K, mask, reference.shape[0],
                               config.confidence_threshold, config.mask_threshold, reference.dtype, reference.device, joints)
-    sides = normalise_sides(side, len(targets.vertices))
+    sides = normalise_sides(side, len(targets.joints if targets.vertices is None else targets.vertices))
     parts = []
     for name in sorted(set(sides)):
         index = torch.tensor([i for i, value in enumerate(sides) if value == name], device=reference.device)

@@ -21,7 +21,7 @@ SIDES = ("right", "left")
 class FitTargets(NamedTuple):
     """What a batch of B hands is fitted to (the model's dtype and device).
 
-    vertices: (B, V, 3) metres, camera space, the hand model's topology.
+    vertices: (B, V, 3) metres, camera space, the hand model's topology, or None (joints only).
     joints: (B, 21, 3) metres, camera space, FreiHAND order (e.g. a detector's 3D keypoints), or None.
     keypoints: (B, 21, 2) pixels, FreiHAND order, or None.
     keypoint_weights: (B, 21) confidences, 0 at or below the threshold (None without keypoints).
@@ -113,10 +113,13 @@ def prepare_targets(vertices, keypoints, confidence, K, mask, num_vertices: int,
     non-finite values, or comes without what it needs (keypoints or a mask need K; a
     confidence needs keypoints).
     """
-    vertices = _tensor("vertices", vertices, dtype, device)
-    _check_shape("vertices", vertices, (None, num_vertices, 3), "B target meshes in metres")
-    _check_finite("vertices", vertices)
-    batch = len(vertices)
+    if vertices is None and joints is None:
+        raise ValueError("vertices: a target mesh (B, V, 3) is needed when no joints are given")
+    if vertices is not None:
+        vertices = _tensor("vertices", vertices, dtype, device)
+        _check_shape("vertices", vertices, (None, num_vertices, 3), "B target meshes in metres")
+        _check_finite("vertices", vertices)
+    batch = len(vertices) if vertices is not None else len(torch.as_tensor(joints))
     if (keypoints is not None or mask is not None) and K is None:
         raise ValueError("K: (B, 3, 3) pixel intrinsics are needed to use keypoints or a mask")
     if confidence is not None and keypoints is None:

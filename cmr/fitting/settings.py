@@ -86,7 +86,8 @@ class HandFit:
     vertices: (B, 778, 3) metres, the fitted mesh in camera space.
     joints: (B, 21, 3) metres, its keypoints in FreiHAND order.
     sides: the side ('right' or 'left') of every sample.
-    mesh_error_mm: (B,) mean distance (mm) between fitted and target vertices.
+    mesh_error_mm: (B,) mean distance (mm) between fitted and target vertices; None when no
+        target mesh was given.
     keypoint_error_px: (B,) confidence-weighted mean reprojection error (pixels) of the trusted
         keypoints (0 where none is trusted); None when no keypoints were given.
     silhouette_error_px: (B,) mean distance (pixels) from the projected vertices to the
@@ -99,6 +100,6 @@ class HandFit:
     vertices: Tensor
     joints: Tensor
     sides: tuple[str, ...]
-    mesh_error_mm: Tensor
+    mesh_error_mm: Tensor | None
     keypoint_error_px: Tensor | None
     silhouette_error_px: Tensor | None

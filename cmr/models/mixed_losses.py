@@ -4,6 +4,8 @@ Each term is the mean over the samples it applies to, and enters the total as
 ``weight * schedule * (samples it applies to / batch) * value``, so every sample counts once:
 
 * samples with a mesh (FreiHAND-layout sets): CMR's terms (:func:`cmr.models.losses.weighted_terms`);
+* samples with a pseudo-label (photo folders with ``DATA.PHOTOS.PSEUDO_LABELS``): CMR's mesh
+  terms against it (``pseudo_*``), weighted by ``LOSS.SELF.PSEUDO``;
 * samples with detected keypoints (photo folders): S2HAND's terms and the mesh priors
   (:mod:`cmr.models.self_supervision`) and the silhouette consistency;
 * samples with a depth map: the depth term; with the colour head, every sample: the photometric
@@ -90,6 +92,13 @@ class MixedLoss:
             for name, (value, weight) in weighted_terms(select(outputs, labelled), targets, self.cfg, self.faces,
                                                         self.regressor).items():
                 terms[name] = Term(value, float(weight), share=len(labelled) / size)
+        pseudo = batch_rows(batch, "pseudo_mesh", size, device)
+        if pseudo is not None:
+            targets = {"mesh": batch["pseudo_mesh"], "xyz": batch["pseudo_xyz"]}
+            weight = float(self.self_cfg.PSEUDO)
+            for name, (value, term_weight) in weighted_terms(select(outputs, pseudo), targets, self.cfg, self.faces,
+                                                             self.regressor).items():
+                terms[f"pseudo_{name}"] = Term(value, weight * float(term_weight), share=len(pseudo) / size)
         photos = batch_rows(batch, "keypoints", size, device)
         if photos is not None:
             K = batch["K"].index_select(0, photos)
