@@ -45,6 +45,7 @@ BENCHMARKS = {
     "onnx": "cmr.bench.onnx",
     "fast": "cmr.bench.fast",
     "video": "cmr.bench.video",
+    "realtime": "cmr.bench.realtime",
     "train": "cmr.bench.train",
 }
 

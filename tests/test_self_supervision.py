@@ -130,10 +130,12 @@ def test_a_mixed_batch_weighs_each_term_by_the_samples_it_applies_to(setting, tm
                 "mesh": [torch.zeros(n, 3) for n in template.num_vertices[:4]],
                 "heatmaps": torch.zeros(21, SIZE // 2, SIZE // 2), "mask": torch.zeros(1, SIZE // 2, SIZE // 2),
                 "uv": photos["keypoints"][0], "uv_visible": torch.ones(21)}
-    photo = {key: value[0] for key, value in photos.items() if key != "rows"}
+    photo = {key: [level[0] for level in value] if isinstance(value, list) else value[0]
+             for key, value in photos.items() if key != "rows"}
     photo["index"] = 6
     batch = collate_mixed([labelled, photo, photo])
     terms = loss(model(batch["image"]), batch, 0)
     assert terms["mesh_l1"].share == pytest.approx(1 / 3) and terms["keypoint_2d"].share == pytest.approx(2 / 3)
     assert terms["depth"].share == pytest.approx(2 / 3) and terms["photometric"].share == 1.0
+    assert terms["pseudo_mesh_l1"].share == pytest.approx(2 / 3)
     assert torch.isfinite(total_loss(terms))

@@ -65,7 +65,7 @@ def bench_ge(root: Path, checkpoint: Path, overrides: list[str]) -> None:
     print(_row("detector 2D keypoints", {"detection_rate": found.mean(),
                                          "uv_error_px": detector_uv_error(result.detector_uv, dataset, found)}))
     names = {"network": "network mesh, registered", "detector_3d": "detector 3D, placed by 2D",
-             "fitted": "hand model fitted to all"}
+             "detector_fitted": "hand fitted to detector", "fitted": "hand model fitted to all"}
     for stage, joints in stage_joints(result).items():
         print(_row(names[stage], ge_joint_scores(joints, dataset.joints, dataset.K, found)))
     baseline = mean_pose_baseline(dataset.joints)

@@ -81,10 +81,12 @@ class DetectedHand:
 @dataclass(frozen=True)
 class PseudoLabels:
     """The fitted hands of :func:`fit_pseudo_labels`, one per :class:`DetectedHand`, in the camera of
-    its right-hand view: vertices (N, 778, 3) and joints (N, 21, 3) metres, usable (N,) bool."""
+    its right-hand view: vertices (N, 778, 3) and joints (N, 21, 3) metres; error (N,) the fit's
+    keypoint reprojection error over the hand's keypoint extent; usable (N,) bool."""
 
     vertices: np.ndarray
     joints: np.ndarray
+    error: np.ndarray
     usable: np.ndarray
 
 
@@ -151,17 +153,18 @@ def fit_pseudo_labels(hands: list[DetectedHand], registration, fitting, max_erro
 
     from cmr.fitting.detected import fit_detections
 
-    vertices, joints, usable = [], [], []
+    vertices, joints, errors = [], [], []
     for start in tqdm(range(0, len(hands), PSEUDO_BATCH), desc="pseudo-labels", unit="batch", leave=False):
         views = [hand.right_view() for hand in hands[start:start + PSEUDO_BATCH]]
         K, keypoints, world = (np.stack(parts) for parts in zip(*views))
         confidence = np.stack([hand.confidence for hand in hands[start:start + PSEUDO_BATCH]])
         _, fit = fit_detections(world, keypoints, confidence, K, registration, fitting)
         extent = (keypoints.max(1) - keypoints.min(1)).max(-1)
-        usable.append(fit.keypoint_error_px.numpy() <= max_error * extent)
+        errors.append(fit.keypoint_error_px.numpy() / extent)
         vertices.append(fit.vertices.numpy())
         joints.append(fit.joints.numpy())
-    return PseudoLabels(np.concatenate(vertices), np.concatenate(joints), np.concatenate(usable))
+    errors = np.concatenate(errors)
+    return PseudoLabels(np.concatenate(vertices), np.concatenate(joints), errors, errors <= max_error)
 
 
 class DetectedPhotos(Dataset):

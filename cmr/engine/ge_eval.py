@@ -29,6 +29,7 @@ from cmr.engine.runs import data_root, run_dir
 from cmr.evaluation.ge_real import evaluate_ge_joints
 from cmr.evaluation.ge_report import write_ge_report
 from cmr.fileio import OutputFolder, atomic_write_bytes, atomic_write_json, npz_bytes
+from cmr.fitting.detected import fit_detections
 
 #: Crops predicted together.
 BATCH_SIZE = 8
@@ -47,10 +48,13 @@ class GePredictions:
     (:func:`cmr.engine.hands.place_detector_joints`). detector_uv:
     (N, 21, 2) pixels (NaN likewise). found: (N,) bool. detect_seconds, predict_seconds,
     fit_seconds: total wall time of the detector, of the model with registration, of the fit.
+    detector_fitted_joints: (N, 21, 3) metres, the hand model fitted to the detector's answer
+    alone (:func:`cmr.fitting.detected.fit_detections`, the pseudo-labels of photo folders).
     """
 
     joints: np.ndarray
     fitted_joints: np.ndarray
+    detector_fitted_joints: np.ndarray
     detector_joints: np.ndarray
     detector_uv: np.ndarray
     found: np.ndarray
@@ -79,7 +83,7 @@ def predict_ge(loaded: LoadedModel, settings: HandSettings, dataset: GeRealWorld
     seconds = [0.0, 0.0]
     count = len(dataset)
     joints, uv = np.full((count, 21, 3), np.nan), np.full((count, 21, 2), np.nan)
-    detector_joints, fitted = joints.copy(), joints.copy()
+    detector_joints, fitted, detector_fitted = joints.copy(), joints.copy(), joints.copy()
     chosen = [k for k, hand in enumerate(hands) if hand is not None]
     for begin in tqdm(range(0, len(chosen), BATCH_SIZE), desc="predict", unit="batch", file=sys.stderr):
         rows = chosen[begin:begin + BATCH_SIZE]
@@ -92,16 +96,22 @@ def predict_ge(loaded: LoadedModel, settings: HandSettings, dataset: GeRealWorld
         seconds[1] += result.fit_seconds
         if result.fit is not None:
             fitted[rows] = result.fit.joints.numpy()
+        detected_hands = [hands[k] for k in rows]
+        detector_fitted[rows] = fit_detections(
+            *(np.stack([getattr(d, name) for d in detected_hands]) for name in ("world", "keypoints", "confidence")),
+            np.stack([dataset.K[k] for k in rows]), settings.registration, settings.fitting, "left")[1].joints.numpy()
     found = np.zeros(count, dtype=bool)
     found[chosen] = True
-    return GePredictions(joints, fitted, detector_joints, uv, found, detected - start, *seconds)
+    return GePredictions(joints, fitted, detector_fitted, detector_joints, uv, found, detected - start, *seconds)
 
 
 def stage_joints(result: GePredictions) -> dict[str, np.ndarray]:
     """(N, 21, 3) camera-space joints of each stage of the pipeline that can be scored:
     'network' (the model's mesh, registered) and 'detector_3d' (the detector's 3D keypoints,
-    placed by the 2D step)."""
-    stages = {"network": result.joints, "detector_3d": result.detector_joints}
+    placed by the 2D step), 'detector_fitted' (the hand model fitted to the detector's answer alone)
+    and, with fitting on, 'fitted' (the hand model fitted to all of it)."""
+    stages = {"network": result.joints, "detector_3d": result.detector_joints,
+              "detector_fitted": result.detector_fitted_joints}
     if np.isfinite(result.fitted_joints).any() or not result.found.any():
         stages["fitted"] = result.fitted_joints
     return stages

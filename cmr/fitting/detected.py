@@ -31,13 +31,14 @@ def place_world_keypoints(world: np.ndarray, keypoints: np.ndarray, confidence: 
 
 
 def fit_detections(world: np.ndarray, keypoints: np.ndarray, confidence: np.ndarray, K: np.ndarray,
-                   registration: RegistrationConfig, fitting: FittingConfig) -> tuple[np.ndarray, HandFit]:
-    """The open hand model fitted, as right hands, to B detections' placed 3D keypoints and their
-    2D keypoints (arguments as :func:`place_world_keypoints`; mirror left hands first).
-    Returns the placed keypoints (B, 21, 3) metres and the fit (camera space, float32)."""
+                   registration: RegistrationConfig, fitting: FittingConfig, side: str = "right"
+                   ) -> tuple[np.ndarray, HandFit]:
+    """The open hand model fitted, as ``side`` hands, to B detections' placed 3D keypoints and their
+    2D keypoints (arguments as :func:`place_world_keypoints`). Returns the placed keypoints
+    (B, 21, 3) metres and the fit (camera space, float32)."""
     placed = place_world_keypoints(world, keypoints, confidence, K, registration)
     joints = torch.as_tensor(placed, dtype=torch.float32)
     fit = fit_hand(None, torch.as_tensor(np.asarray(keypoints), dtype=torch.float32),
                    torch.as_tensor(np.asarray(confidence), dtype=torch.float32),
-                   torch.as_tensor(np.asarray(K), dtype=torch.float32), None, "right", fitting, joints=joints)
+                   torch.as_tensor(np.asarray(K), dtype=torch.float32), None, side, fitting, joints=joints)
     return placed, fit

@@ -1,0 +1,97 @@
+"""``python -m cmr experiment bundled``: the bundled default (``cmr/assets/lite_real.pt``) from its
+recipe, ``configs/lite_real.yaml``: train (resumed when interrupted, skipped when done), export,
+draw the training curves and score it.
+
+Written to ``out/experiments/bundled/``: ``results.{md,json}`` (the synthetic evaluation split's
+official FreiHAND metrics, network + registration; Ge et al.'s real dev crops for every stage of
+the photo pipeline, when ``../shared/data/ge_real_dev`` is there) and ``training.png`` (also
+``cmr/assets/figures/bundled_training.png``): the training loss per step and the validation errors
+after every epoch, against samples seen.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from cmr.config import resolve_path
+
+RECIPE = "configs/lite_real.yaml"
+BUNDLED = "cmr/assets/lite_real.pt"
+FIGURE = "cmr/assets/figures/bundled_training.png"
+#: Official FreiHAND scores reported (cm -> mm for the means) and their titles.
+SYNTH_SCORES = {"xyz_mean3d": "MPJPE camera mm", "mesh_mean3d": "MPVPE camera mm", "xyz_al_mean3d": "PA-MPJPE mm",
+                "mesh_al_mean3d": "PA-MPVPE mm", "xyz_al_auc3d": "AUC 0-5 cm aligned", "f_al_score_5": "F@5 aligned",
+                "f_al_score_15": "F@15 aligned"}
+#: Stages of the photo pipeline on Ge's crops and their titles.
+GE_STAGES = {"network": "network mesh, registered (no fitting)", "fitted": "hand model fitted to all (the demo)",
+             "detector_fitted": "hand model fitted to the detector alone (the pseudo-labeller)"}
+GE_SCORES = {"camera_mpjpe_mm": "camera MPJPE mm", "root_error_mm": "root mm", "pa_mpjpe_mm": "PA-MPJPE mm",
+             "uv_error_px": "2D px"}
+
+
+def training_figure(history: list[dict], batch_size: int, figure: Path) -> None:
+    """Two panels against samples seen: each step's training loss (and a 25-step mean), and the
+    validation PA-MPJPE / PA-MPVPE (mm) after every epoch. ``history``: a run's per-epoch records."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    losses = np.concatenate([record["step_losses"] for record in history])
+    steps = np.arange(1, len(losses) + 1) * batch_size
+    ends = np.cumsum([len(record["step_losses"]) for record in history]) * batch_size
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2), dpi=120)
+    left.plot(steps, losses, lw=0.5, alpha=0.4, label="step")
+    if len(losses) >= 25:
+        left.plot(steps[12:-12], np.convolve(losses, np.ones(25) / 25, mode="valid"), lw=1.5, label="25-step mean")
+    left.set(xlabel="samples seen", ylabel="training loss (weighted sum)", yscale="log", title="training")
+    for key, title in (("val_pa_mpjpe_mm", "PA-MPJPE"), ("val_pa_mpvpe_mm", "PA-MPVPE")):
+        right.plot(ends, [record[key] for record in history], marker="o", label=title)
+    right.set(xlabel="samples seen", ylabel="mm", title="validation (synthetic evaluation split)")
+    for axis in (left, right):
+        axis.grid(alpha=0.3), axis.legend()
+    fig.tight_layout()
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(figure)
+    plt.close(fig)
+
+
+def synth_rows(checkpoint: Path) -> dict:
+    from cmr.engine.checkpoint import open_run
+    from cmr.engine.evaluate import evaluate_model
+
+    loaded = open_run(checkpoint, None, ["EXP_NAME", "bundled", "TEST.NUM_PLOTS", "4"])
+    scores = evaluate_model(loaded.cfg, loaded)["scores"]
+    return {"synthetic evaluation split (500)": {
+        title: scores[key] * (10.0 if key.endswith("mean3d") else 1.0) for key, title in SYNTH_SCORES.items()}}
+
+
+def ge_rows(checkpoint: Path, root: Path) -> dict:
+    from cmr.engine.checkpoint import open_run
+    from cmr.engine.ge_eval import evaluate_ge
+
+    loaded = open_run(checkpoint, None, ["EXP_NAME", "bundled", "TEST.DATASET", "ge_real", "DATA.ROOT", str(root)])
+    stages = evaluate_ge(loaded.cfg, loaded)["stages"]
+    return {f"Ge dev: {title}": {column: stages[stage][key] for key, column in GE_SCORES.items()}
+            for stage, title in GE_STAGES.items()}
+
+
+def run_bundled() -> dict:
+    """Train, export and score the bundled default (see the module docstring)."""
+    from cmr.engine.checkpoint import export_checkpoint, load_checkpoint
+    from cmr.tools import experiment_data
+    from cmr.tools.experiments import GE_DEV, OUT, config, report, train_once
+
+    experiment_data.prepare(["sign_digits"])
+    last = train_once(RECIPE)
+    bundled = export_checkpoint(last, resolve_path(BUNDLED))
+    folder = resolve_path(OUT) / "bundled"
+    training_figure(load_checkpoint(last)["history"], int(config(RECIPE).TRAIN.BATCH_SIZE), folder / "training.png")
+    shutil.copyfile(folder / "training.png", resolve_path(FIGURE))
+    rows = synth_rows(bundled)
+    rows.update(ge_rows(bundled, resolve_path(GE_DEV)) if resolve_path(GE_DEV).is_dir() else {})
+    return report("bundled", rows, f"\n{BUNDLED} ({bundled.stat().st_size / 2**20:.1f} MiB), trained by {RECIPE}. "
+                  "Figure: training.png.\n")
