@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The bundled default, cmr/assets/lite_real.pt, from nothing (configs/lite_real.yaml): the large
 # synthetic set; the real photos of ../shared/data/real_unlabeled with their detections and
-# pseudo-labels (and their figure); 14 epochs of the lite CMR-G (about 2 hours on 2 CPU cores,
+# pseudo-labels (and their figure); 11 epochs of the lite CMR-G (about 1.5 hours on 2 CPU cores,
 # resumed when interrupted); the export, the training curves and the scores on the synthetic
 # evaluation split and Ge et al.'s real dev crops (out/experiments/bundled/results.md).
 set -euo pipefail

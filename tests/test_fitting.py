@@ -224,3 +224,14 @@ def test_3d_keypoint_targets_of_the_wrong_shape_are_refused(model):
     truth = _hands(model, 1)
     with pytest.raises(ValueError, match=r"joints: expected shape \(6, 21, 3\)"):
         fit_hand(truth["hand"].vertices, joints=torch.zeros(6, 16, 3))
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_keypoints_alone_are_fitted_without_a_target_mesh(model, side):
+    """No mesh at all (the pseudo-labels' case): exact 3D and 2D keypoints give the hand back."""
+    truth = _hands(model, 1, seed=5, side=side)
+    fit = fit_hand(None, truth["uv"], K=truth["K"], side=side, joints=truth["hand"].joints)
+    joint_error_mm = (fit.joints - truth["hand"].joints).norm(dim=-1).mean(-1) * 1000
+    assert joint_error_mm.max() < 3.0 and fit.keypoint_error_px.max() < 2.0 and fit.mesh_error_mm is None
+    with pytest.raises(ValueError, match="vertices: a target mesh"):
+        fit_hand(None, truth["uv"], K=truth["K"])

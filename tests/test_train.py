@@ -183,3 +183,26 @@ def test_evaluation_writes_submission_scores_and_plots(tiny_dataset, tmp_path):
     assert 0.0 <= scores["xyz_al_auc3d"] <= 1.0 and scores["mesh_al_mean3d"] > 0.0
     assert (eval_dir / "pck.png").stat().st_size > 0
     assert sorted(path.name for path in eval_dir.glob("*_plot.jpg")) == ["00000000_plot.jpg", "00000001_plot.jpg"]
+
+
+def test_a_resumed_schedule_follows_the_configuration():
+    """The step schedule restored from a checkpoint takes the configured milestones: a decay moved
+    earlier than the epochs done applies at once, one moved later waits."""
+    from cmr.engine.train_support import follow_schedule
+
+    def restored(done: int, milestones: list[int]):
+        parameter = torch.nn.Parameter(torch.zeros(1))
+        optimiser = torch.optim.Adam([parameter], lr=1.0)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimiser, [11], 0.1)
+        for _ in range(done):
+            optimiser.step(), scheduler.step()
+        follow_schedule(scheduler, milestones, 0.1)
+        rates = []
+        for _ in range(done, 12):
+            rates.append(optimiser.param_groups[0]["lr"])
+            optimiser.step(), scheduler.step()
+        return rates
+
+    assert restored(3, [9]) == pytest.approx([1.0] * 6 + [0.1] * 3)
+    assert restored(5, [4]) == pytest.approx([0.1] * 7)
+    assert restored(2, [5, 8]) == pytest.approx([1.0] * 3 + [0.1] * 3 + [0.01] * 4)

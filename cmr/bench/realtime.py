@@ -68,7 +68,7 @@ def time_frame(image: np.ndarray, K: np.ndarray, tracker: HandTracker, loaded, s
                                      loaded.template.joint_regressor, settings, side)
         totals["network"] += network[0]
         totals["crops + registration"] += result.predict_seconds - network[0]
-        totals["fit"] += result.fit_seconds
+        totals["fit"] += result.fit_seconds if result.fit is not None else 0.0
         start = time.perf_counter()
         fitted = result.fit.joints.numpy() if result.fit is not None else None
         for row, (track, _) in enumerate(chosen):

@@ -32,7 +32,7 @@ from cmr.data.mixing import concatenated, is_mixed, training_sources
 from cmr.engine.checkpoint import load_checkpoint, load_weights, model_conflicts, save_checkpoint, stored_config
 from cmr.engine.distributed import ProcessInfo, any_process, barrier, close_process, init_process
 from cmr.engine.runs import check_run_folder, data_root, epoch_seed, rng_state, run_dir, seed_everything, set_rng_state
-from cmr.engine.train_support import (backward, data_loader, forward_outputs, image_panel, loss_scaler,
+from cmr.engine.train_support import (backward, data_loader, follow_schedule, forward_outputs, image_panel, loss_scaler,
                                       optimiser_step, parameter_digest, to_device, training_model,
                                       training_optimiser, validate)
 from cmr.fileio import atomic_write_bytes, atomic_write_json
@@ -118,6 +118,7 @@ class Trainer:
         load_weights(self.model, checkpoint, path, self.template)
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.scheduler.load_state_dict(checkpoint["scheduler"])
+        follow_schedule(self.scheduler, self.cfg.TRAIN.DECAY_STEP, self.cfg.TRAIN.LR_DECAY)
         self.scaler.load_state_dict(checkpoint["scaler"])
         self.state = TrainState(checkpoint["epoch"] + 1, checkpoint["best_metric"], checkpoint["history"])
         set_rng_state(checkpoint["rng"])

@@ -172,7 +172,8 @@ def fit_hand(
     """
     config = config or FittingConfig.defaults()
     if model is None:
-        model = default_model(str(torch.as_tensor(joints if vertices is None else vertices).device))
+        given = vertices if vertices is not None else joints
+        model = default_model(str(torch.as_tensor(given).device) if given is not None else "cpu")
     reference = model.rest_vertices
     targets = prepare_targets(vertices, keypoints, confidence, K, mask, reference.shape[0],
                               config.confidence_threshold, config.mask_threshold, reference.dtype, reference.device, joints)

@@ -1,0 +1,36 @@
+"""The end-to-end benchmark times every stage of the video pipeline on a generated clip, and the
+bundled recipe's training figure draws from a run's history."""
+
+import numpy as np
+import pytest
+
+from cmr import REPO_ROOT
+
+COMPACT = REPO_ROOT / "cmr" / "assets" / "compact_synth.pt"
+
+
+@pytest.mark.slow
+def test_every_stage_of_a_frame_is_timed_and_the_fit_only_when_asked(hand_detector, tmp_path):
+    from cmr.bench.realtime import STAGES, time_clip
+    from cmr.bench.video import CLIP_FOV_DEG, CLIP_SIZE, write_generated_clip
+    from cmr.engine.inputs import open_video, video_frames
+    from cmr.geometry.camera import intrinsics_from_fov
+
+    write_generated_clip(tmp_path / "clip.avi", 3)
+    frames = [frame for _, frame in video_frames(open_video(str(tmp_path / "clip.avi"))[0])]
+    K = intrinsics_from_fov(*CLIP_SIZE, CLIP_FOV_DEG)
+    with_fit, hands, seconds = time_clip(frames, K, COMPACT, ["DEMO.PASSES", "0"])
+    assert hands == 3 and set(with_fit) <= set(STAGES)
+    assert all(with_fit[stage] > 0 for stage in ("tracking", "network", "crops + registration", "fit"))
+    assert sum(with_fit.values()) <= seconds
+    without, _, _ = time_clip(frames, K, COMPACT, ["DEMO.PASSES", "0", "FITTING.ENABLED", "False"])
+    assert without.get("fit", 0.0) == 0.0 and without["network"] > 0
+
+
+def test_the_training_figure_is_drawn_from_the_history(tmp_path):
+    from cmr.tools.bundled import training_figure
+
+    history = [{"step_losses": list(np.linspace(3, 2, 30)), "val_pa_mpjpe_mm": 40.0 - epoch, "val_pa_mpvpe_mm": 38.0 - epoch}
+               for epoch in range(3)]
+    training_figure(history, 32, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
