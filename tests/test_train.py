@@ -171,7 +171,7 @@ def test_evaluation_writes_submission_scores_and_plots(tiny_dataset, tmp_path):
 
     overrides = tiny_overrides(tiny_dataset, tmp_path, "TRAIN.EPOCHS", "1", "TEST.NUM_PLOTS", "2")
     cfg = load_cfg(COMPACT_SYNTH, overrides)
-    with pytest.raises(FileNotFoundError, match="--checkpoint cmr/assets/compact_synth.pt"):
+    with pytest.raises(FileNotFoundError, match="--checkpoint cmr/assets/lite_real.pt"):
         default_checkpoint(cfg)
     train(cfg)
     assert default_checkpoint(cfg).name == "checkpoint_best.pt"

@@ -300,12 +300,13 @@ _C.FITTING.JOINT_LIMITS = True
 # ------------------------------------------------------------------ demo
 _C.DEMO = CN()
 #: Folder of input photos (each with an optional <stem>_K.npy), a video file, or a camera index
-#: ('0'; cmr.engine.video); default: the bundled samples.
-_C.DEMO.INPUT = "cmr/assets/samples"
+#: ('0'; cmr.engine.video); default: the bundled real photos (cmr/assets/photos_README.md; the
+#: synthetic samples with their ground truth are in cmr/assets/samples).
+_C.DEMO.INPUT = "cmr/assets/photos"
 #: Output folder ('' = <OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>/demo).
 _C.DEMO.OUTPUT = ""
-#: Checkpoint to run (default: the bundled model).
-_C.DEMO.CHECKPOINT = "cmr/assets/compact_synth.pt"
+#: Checkpoint to run (default: the bundled model, trained by configs/lite_real.yaml).
+_C.DEMO.CHECKPOINT = "cmr/assets/lite_real.pt"
 #: Field of view (degrees, horizontal) assumed for images without a K file.
 _C.DEMO.FOV = 45.0
 #: Which hands the photos show: 'auto' (the detector decides per hand), 'left' or 'right'.

@@ -71,7 +71,7 @@ def default_checkpoint(cfg) -> Path:
     raise FileNotFoundError(
         f"no checkpoint to evaluate: {folder} holds neither checkpoint_best.pt nor checkpoint_last.pt. "
         "Train the run first, or name one with --checkpoint PATH (the bundled model: "
-        "--checkpoint cmr/assets/compact_synth.pt)"
+        "--checkpoint cmr/assets/lite_real.pt)"
     )
 
 

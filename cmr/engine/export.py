@@ -8,8 +8,8 @@ from pathlib import Path
 
 DESCRIPTION = ("Keep only a checkpoint's model weights (float16 unless --float32), its config and its "
                "template identity, e.g. to bundle it: python -m cmr export "
-               "out/.../checkpoint_best.pt cmr/assets/compact_synth.pt; and/or write the network and its "
-               "output decoding as ONNX: python -m cmr export cmr/assets/compact_synth.pt --onnx compact.onnx")
+               "out/.../checkpoint_last.pt cmr/assets/lite_real.pt; and/or write the network and its "
+               "output decoding as ONNX: python -m cmr export cmr/assets/lite_real.pt --onnx lite.onnx")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

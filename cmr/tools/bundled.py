@@ -22,7 +22,7 @@ RECIPE = "configs/lite_real.yaml"
 BUNDLED = "cmr/assets/lite_real.pt"
 FIGURE = "cmr/assets/figures/bundled_training.png"
 #: Official FreiHAND scores reported (cm -> mm for the means) and their titles.
-SYNTH_SCORES = {"xyz_mean3d": "MPJPE camera mm", "mesh_mean3d": "MPVPE camera mm", "xyz_al_mean3d": "PA-MPJPE mm",
+SYNTH_SCORES = {"xyz_mean3d": "camera MPJPE mm", "mesh_mean3d": "camera MPVPE mm", "xyz_al_mean3d": "PA-MPJPE mm",
                 "mesh_al_mean3d": "PA-MPVPE mm", "xyz_al_auc3d": "AUC 0-5 cm aligned", "f_al_score_5": "F@5 aligned",
                 "f_al_score_15": "F@15 aligned"}
 #: Stages of the photo pipeline on Ge's crops and their titles.

@@ -8,9 +8,9 @@ when done), evaluates them and writes ``out/experiments/<NAME>/results.json``, `
 * ``selfsup``: the lite CMR-G with 3-D labels on a small synthetic subset, then more of the same
   against the same plus self-supervision on other synthetic images with detected keypoints;
   synthetic evaluation split (PA-MPJPE, PA-MPVPE, camera-space MPJPE, F@15).
-* ``real``: the bundled model before and after self-supervised fine-tuning on the real unlabelled
-  photos (and, as a control, after the same synthetic samples alone), on Ge's real crops
-  (``../shared/data/ge_real_dev``).
+* ``real``: the compact model trained on renders alone (``cmr/assets/compact_synth.pt``) before
+  and after self-supervised fine-tuning on the real unlabelled photos (and, as a control, after
+  the same synthetic samples alone), on Ge's real crops (``../shared/data/ge_real_dev``).
 * ``depth``: step 1's model, fine-tuned on unlabelled synthetic images with detected keypoints,
   without and with their depth maps (Ge et al.), on the synthetic evaluation split.
 * ``texture``: the colour head trained by render-and-compare; the photometric error over the
@@ -43,7 +43,9 @@ DESCRIPTION = __doc__.split("\n\n")[0]
 OUT = "out/experiments"
 CONFIGS = "configs/experiments"
 GE_DEV = "../shared/data/ge_real_dev"
-BUNDLED = "cmr/assets/compact_synth.pt"
+#: The starting point of the real-photo experiment: the compact model trained on renders alone
+#: (the bundled default before cmr/assets/lite_real.pt).
+COMPACT_SYNTH = "cmr/assets/compact_synth.pt"
 #: Synthetic evaluation scores reported (FreiHAND names, cm) -> column titles (mm).
 SYNTH_COLUMNS = {"xyz_al_mean3d": "PA-MPJPE mm", "mesh_al_mean3d": "PA-MPVPE mm",
                  "xyz_mean3d": "camera MPJPE mm", "f_al_score_15": "F@15"}
@@ -93,12 +95,18 @@ def ge_scores(checkpoint: str | Path, exp_name: str) -> dict:
     return {title: scores[key] for key, title in GE_COLUMNS.items()}
 
 
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    return f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
+
+
 def table(rows: dict[str, dict]) -> str:
-    """A markdown table: one row per entry, the columns of the first."""
-    columns = list(next(iter(rows.values())))
+    """A markdown table: one row per entry, the columns of every row in order of appearance
+    (empty where a row lacks one)."""
+    columns = list(dict.fromkeys(column for row in rows.values() for column in row))
     lines = ["| | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
-    lines += [f"| {name} | " + " | ".join(f"{row[c]:,}" if isinstance(row[c], int) else f"{row[c]:.4g}" for c in columns)
-              + " |" for name, row in rows.items()]
+    lines += [f"| {name} | " + " | ".join(_cell(row.get(c)) for c in columns) + " |" for name, row in rows.items()]
     return "\n".join(lines)
 
 
@@ -136,7 +144,7 @@ def run_depth() -> dict:
 
 def run_real() -> dict:
     experiment_data.prepare(["sign_digits"])
-    rows = {"bundled model": ge_scores(BUNDLED, "real_before")}
+    rows = {"compact model, renders only": ge_scores(COMPACT_SYNTH, "real_before")}
     rows["+ the same synthetic samples only"] = ge_scores(train_once("real_control"), "real_control")
     rows["+ self-supervision on real photos"] = ge_scores(train_once("real_selfsup"), "real_selfsup")
     return report("real", rows, "\nGe et al.'s 60 real dev crops, the network's mesh (no fitting).\n")

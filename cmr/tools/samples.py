@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from cmr import REPO_ROOT
-from cmr.config import get_cfg, resolve_path
 from cmr.data.layout import FreiHANDLayout
 from cmr.fileio import atomic_write_json, writable_folder
 
 DESCRIPTION = __doc__.split("\n\n")[0]
-#: Where the bundled demo inputs (the demo's default input, ``DEMO.INPUT``) and their ground truth live.
-BUNDLED_SAMPLES = resolve_path(get_cfg().DEMO.INPUT)
+#: Where the bundled synthetic samples (renders with their ground truth) and that ground truth live;
+#: the demo's default input (``DEMO.INPUT``) is the real photos of ``cmr/assets/photos``.
+BUNDLED_SAMPLES = REPO_ROOT / "cmr" / "assets" / "samples"
 BUNDLED_GROUND_TRUTH = REPO_ROOT / "cmr" / "assets" / "sample_ground_truth.json"
 
 
