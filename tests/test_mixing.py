@@ -104,11 +104,16 @@ def test_pseudo_labels_recover_the_hand_the_photo_shows(photo_folder):
 
 def test_photos_whose_fit_misses_the_keypoints_get_no_pseudo_label(photo_folder):
     hands = find_hands(photo_folder / "photos", photo_folder / "photos", None, 0.5, 45.0)
-    bent = [dataclasses.replace(hands[0], world=hands[0].world[::-1].copy()), *hands[1:]]  # joints reversed
+    few = np.where(np.arange(21) < 5, 0.9, 0.0)  # five trusted keypoints
+    bent = [dataclasses.replace(hands[0], world=hands[0].world[::-1].copy()),  # joints reversed
+            hands[1], dataclasses.replace(hands[2], confidence=few),
+            dataclasses.replace(hands[3], world=np.zeros((21, 3))), *hands[4:]]  # no 3-D answer
     pseudo = _pseudo_labels(bent, max_error=0.03)
-    assert not pseudo.usable[0] and pseudo.usable[1:].all()
+    assert pseudo.usable.tolist() == [False, True, False, False, True, True]
     dataset = DetectedPhotos(bent, CropPolicy(64, 1.3), None, False, 0.2, pseudo=pseudo, template=load_template("template"))
     assert "pseudo_mesh" not in dataset[0] and "pseudo_mesh" in dataset[1]
+    with pytest.raises(ValueError, match="px wide, its detection record says 999"):
+        DetectedPhotos([dataclasses.replace(hands[1], width=999)], CropPolicy(64, 1.3), None, False, 0.2)[0]
     with pytest.raises(ValueError, match="one fit per hand"):
         DetectedPhotos(hands[:2], CropPolicy(64, 1.3), None, False, 0.2, pseudo=pseudo, template=load_template("template"))
 

@@ -186,17 +186,17 @@ def test_evaluation_writes_submission_scores_and_plots(tiny_dataset, tmp_path):
 
 
 def test_a_resumed_schedule_follows_the_configuration():
-    """The step schedule restored from a checkpoint takes the configured milestones: a decay moved
-    earlier than the epochs done applies at once, one moved later waits."""
+    """The step schedule restored from a checkpoint takes the configured rate and milestones: a
+    decay moved earlier than the epochs done applies at once, one moved later waits."""
     from cmr.engine.train_support import follow_schedule
 
-    def restored(done: int, milestones: list[int]):
+    def restored(done: int, milestones: list[int], base: float = 1.0):
         parameter = torch.nn.Parameter(torch.zeros(1))
         optimiser = torch.optim.Adam([parameter], lr=1.0)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimiser, [11], 0.1)
         for _ in range(done):
             optimiser.step(), scheduler.step()
-        follow_schedule(scheduler, milestones, 0.1)
+        follow_schedule(scheduler, base, milestones, 0.1)
         rates = []
         for _ in range(done, 12):
             rates.append(optimiser.param_groups[0]["lr"])
@@ -206,3 +206,4 @@ def test_a_resumed_schedule_follows_the_configuration():
     assert restored(3, [9]) == pytest.approx([1.0] * 6 + [0.1] * 3)
     assert restored(5, [4]) == pytest.approx([0.1] * 7)
     assert restored(2, [5, 8]) == pytest.approx([1.0] * 3 + [0.1] * 3 + [0.01] * 4)
+    assert restored(3, [9], base=0.5) == pytest.approx([0.5] * 6 + [0.05] * 3)  # TRAIN.LR changed too

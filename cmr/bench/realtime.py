@@ -5,7 +5,8 @@ The generated clip of ``bench video`` (the open hand model rendered moving along
 each timed: **tracking** (the detector: one landmark pass around the last keypoints; the palm
 search on the first frame and every ``VIDEO.REDETECT_EVERY``), **network** (each forward of the
 model: ``DEMO.PASSES`` re-crops + the final one), **crops + registration** (the rest of the
-prediction: warping, output decoding, the camera-space registration), **fit** (the hand model,
+prediction: warping, output decoding, the camera-space registration, the re-crops' silhouette
+search, placing the detector's 3D keypoints, mirroring), **fit** (the hand model,
 when ``FITTING.ENABLED``) and **smoothing** (One Euro filters on mesh and joints). Printed per
 setting (the demo's; without the fit; without re-crops or fit): milliseconds per hand of each
 stage, its share of the frame, and hands per second, wall clock, on ``--threads`` torch threads.
@@ -85,12 +86,13 @@ def time_clip(frames: list[np.ndarray], K: np.ndarray, checkpoint: Path, overrid
     cfg = loaded.cfg
     make_filters = lambda: tuple(OneEuroFilter(30.0, float(cfg.VIDEO.MIN_CUTOFF_HZ), float(cfg.VIDEO.BETA))  # noqa: E731
                                  for _ in range(2))
-    tracker = HandTracker(HandDetector(DetectorConfig.from_config(cfg.DETECTOR)), int(cfg.VIDEO.REDETECT_EVERY),
-                          make_filters)
+    detector = HandDetector(DetectorConfig.from_config(cfg.DETECTOR))
     settings = HandSettings.from_config(cfg)
     totals, hands = defaultdict(float), 0
-    with torch.no_grad():
-        time_frame(frames[0], K, tracker, loaded, settings, defaultdict(float))  # warm-up, not counted
+    with torch.no_grad():  # warm-up on a tracker of its own, so the timed one starts with the palm search
+        time_frame(frames[0], K, HandTracker(detector, int(cfg.VIDEO.REDETECT_EVERY), make_filters), loaded,
+                   settings, defaultdict(float))
+        tracker = HandTracker(detector, int(cfg.VIDEO.REDETECT_EVERY), make_filters)
         start = time.perf_counter()
         for image in frames:
             hands += time_frame(image, K, tracker, loaded, settings, totals)

@@ -113,8 +113,9 @@ _C.LOSS.SELF.DEPTH_ROBUST_CM = 5.0
 _C.LOSS.SELF.WARMUP_STEPS = 100
 _C.LOSS.SELF.RENDER_SIZE = 64
 _C.LOSS.SELF.MIN_CONFIDENCE = 0.2
-#: Weight of CMR's mesh terms (vertex L1 over the pyramid, normals, edges, joints) against the
-#: pseudo-labels of photo folders (``DATA.PHOTOS.PSEUDO_LABELS``), relative to real labels' 1.
+#: Weight of CMR's mesh terms (vertex L1 over the pyramid, normals, edges; joints when
+#: LOSS.JOINT_3D > 0) against the pseudo-labels of photo folders (``DATA.PHOTOS.PSEUDO_LABELS``),
+#: relative to real labels' 1; applied from the first step (no warm-up).
 _C.LOSS.SELF.PSEUDO = 0.5
 
 

@@ -68,7 +68,7 @@ def training_sources(cfg, template) -> list[Source]:
 
 def _pseudo_labels(cfg, hands: list, folder: str):
     """The folder's pseudo-labels when ``DATA.PHOTOS.PSEUDO_LABELS`` (else None), with a count printed."""
-    if not cfg.DATA.PHOTOS.PSEUDO_LABELS:
+    if not cfg.DATA.PHOTOS.PSEUDO_LABELS or not hands:  # no hands: DetectedPhotos says so
         return None
     from cmr.data.photos import fit_pseudo_labels
     from cmr.fitting import FittingConfig

@@ -51,8 +51,8 @@ from cmr.geometry.crop import KEYPOINT_TO_HAND_EXTENT, CropJitter, CropPolicy
 from cmr.geometry.pixel_maps import apply_affine, mirror_map
 from cmr.hand.conventions import ROOT_KEYPOINT
 
-#: Hands fitted per batch for the pseudo-labels.
-PSEUDO_BATCH = 256
+#: Hands fitted per batch for the pseudo-labels; the fewest trusted keypoints a usable one needs.
+PSEUDO_BATCH, PSEUDO_MIN_KEYPOINTS = 256, 6
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,8 @@ class DetectedHand:
 class PseudoLabels:
     """The fitted hands of :func:`fit_pseudo_labels`, one per :class:`DetectedHand`, in the camera of
     its right-hand view: vertices (N, 778, 3) and joints (N, 21, 3) metres; error (N,) the fit's
-    keypoint reprojection error over the hand's keypoint extent; usable (N,) bool."""
+    keypoint reprojection error over the hand's keypoint extent (inf where the detection cannot
+    be fitted); usable (N,) bool."""
 
     vertices: np.ndarray
     joints: np.ndarray
@@ -148,11 +149,15 @@ def fit_pseudo_labels(hands: list[DetectedHand], registration, fitting, max_erro
     """Pseudo-labels of ``hands`` (see the module docstring), fitted in batches of
     :data:`PSEUDO_BATCH` with the given :class:`cmr.registration.RegistrationConfig` and
     :class:`cmr.fitting.FittingConfig`. A fit is usable when its confidence-weighted reprojection
-    error is at most ``max_error`` times the longer side of its keypoints' box."""
+    error is at most ``max_error`` times the longer side of its keypoints' box, it finished (finite),
+    and the detection holds a 3-D answer (``world`` spanning at least 1 cm) and at least
+    :data:`PSEUDO_MIN_KEYPOINTS` keypoints above the fit's confidence threshold."""
     from tqdm import tqdm
 
     from cmr.fitting.detected import fit_detections
 
+    if not hands:
+        raise ValueError("pseudo-labels need at least one detected hand")
     vertices, joints, errors = [], [], []
     for start in tqdm(range(0, len(hands), PSEUDO_BATCH), desc="pseudo-labels", unit="batch", leave=False):
         views = [hand.right_view() for hand in hands[start:start + PSEUDO_BATCH]]
@@ -160,11 +165,15 @@ def fit_pseudo_labels(hands: list[DetectedHand], registration, fitting, max_erro
         confidence = np.stack([hand.confidence for hand in hands[start:start + PSEUDO_BATCH]])
         _, fit = fit_detections(world, keypoints, confidence, K, registration, fitting)
         extent = (keypoints.max(1) - keypoints.min(1)).max(-1)
-        errors.append(fit.keypoint_error_px.numpy() / extent)
+        error = fit.keypoint_error_px.numpy() / extent
+        trusted = (confidence > fitting.confidence_threshold).sum(-1) >= PSEUDO_MIN_KEYPOINTS
+        spread = np.ptp(world, axis=1).max(-1) >= 0.01
+        errors.append(np.where(trusted & spread, error, np.inf))
         vertices.append(fit.vertices.numpy())
         joints.append(fit.joints.numpy())
     errors = np.concatenate(errors)
-    return PseudoLabels(np.concatenate(vertices), np.concatenate(joints), errors, errors <= max_error)
+    return PseudoLabels(np.concatenate(vertices), np.concatenate(joints), errors,
+                        np.isfinite(errors) & (errors <= max_error))
 
 
 class DetectedPhotos(Dataset):
@@ -202,6 +211,9 @@ class DetectedPhotos(Dataset):
         hand = self.hands[index]
         image, (K, keypoints, _) = read_rgb(hand.path), hand.right_view()
         depth = read_depth(hand.depth) if hand.depth is not None else None
+        if image.shape[1] != hand.width:
+            raise ValueError(f"{hand.path}: {image.shape[1]} px wide, its detection record says {hand.width}; "
+                             "rerun `python -m cmr detect` on the folder")
         if hand.side == "left":
             image = np.ascontiguousarray(image[:, ::-1])
             depth = None if depth is None else np.ascontiguousarray(depth[:, ::-1])

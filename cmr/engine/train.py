@@ -118,7 +118,7 @@ class Trainer:
         load_weights(self.model, checkpoint, path, self.template)
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.scheduler.load_state_dict(checkpoint["scheduler"])
-        follow_schedule(self.scheduler, self.cfg.TRAIN.DECAY_STEP, self.cfg.TRAIN.LR_DECAY)
+        follow_schedule(self.scheduler, self.cfg.TRAIN.LR, self.cfg.TRAIN.DECAY_STEP, self.cfg.TRAIN.LR_DECAY)
         self.scaler.load_state_dict(checkpoint["scaler"])
         self.state = TrainState(checkpoint["epoch"] + 1, checkpoint["best_metric"], checkpoint["history"])
         set_rng_state(checkpoint["rng"])

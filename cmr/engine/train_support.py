@@ -32,16 +32,19 @@ def to_device(batch: dict, device: torch.device) -> dict:
     return {key: move(value) for key, value in batch.items()}
 
 
-def follow_schedule(scheduler: torch.optim.lr_scheduler.MultiStepLR, milestones, gamma: float) -> None:
-    """Make a restored step schedule the configured one (``TRAIN.DECAY_STEP``, ``TRAIN.LR_DECAY``):
-    its milestones and factor, and each group's learning rate for the epochs already done
-    (``initial_lr * gamma ** (milestones passed)``), so a resumed run may change its schedule."""
+def follow_schedule(scheduler: torch.optim.lr_scheduler.MultiStepLR, lr: float, milestones, gamma: float) -> None:
+    """Make a restored step schedule the configured one (``TRAIN.LR``, ``TRAIN.DECAY_STEP``,
+    ``TRAIN.LR_DECAY``): its base rate, milestones and factor, and each group's learning rate for
+    the epochs already done (``lr * gamma ** (milestones passed)``), so a resumed run may change
+    its schedule."""
     from collections import Counter
 
     scheduler.milestones, scheduler.gamma = Counter(int(m) for m in milestones), float(gamma)
+    scheduler.base_lrs = [float(lr)] * len(scheduler.optimizer.param_groups)
     passed = sum(count for milestone, count in scheduler.milestones.items() if milestone <= scheduler.last_epoch)
     for group in scheduler.optimizer.param_groups:
-        group["lr"] = group["initial_lr"] * scheduler.gamma ** passed
+        group["initial_lr"] = float(lr)
+        group["lr"] = float(lr) * scheduler.gamma ** passed
     scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
 
 

@@ -186,7 +186,7 @@ def run_pseudo() -> dict:
                        "pseudo_labels.jpg")
     rows = {"sign-language photos": {"photos": len(list((folder / "photos").iterdir())), "hands found": len(hands),
                                      "usable pseudo-labels": int(pseudo.usable.sum()),
-                                     "median fit error, % of hand extent": 100 * float(np.median(pseudo.error))}}
+                                     "median fit error, % of hand extent": 100 * float(np.median(pseudo.error[pseudo.usable]))}}
     return report("pseudo", rows, "\nThe open hand model fitted to each detection (placed 3-D keypoints, 2-D keypoints). "
                   "Figure: pseudo_labels.jpg.\n")
 
