@@ -7,7 +7,8 @@ search on the first frame and every ``VIDEO.REDETECT_EVERY``), **network** (each
 model: ``DEMO.PASSES`` re-crops + the final one), **crops + registration** (the rest of the
 prediction: warping, output decoding, the camera-space registration, the re-crops' silhouette
 search, placing the detector's 3D keypoints, mirroring), **fit** (the hand model,
-when ``FITTING.ENABLED``) and **smoothing** (One Euro filters on mesh and joints). Printed per
+when ``FITTING.ENABLED``) and **smoothing** (the video demo's One Euro filters on mesh and joints,
+:func:`cmr.engine.video.smooth_hand`). Printed per
 setting (the demo's; without the fit; without re-crops or fit): milliseconds per hand of each
 stage, its share of the frame, and hands per second, wall clock, on ``--threads`` torch threads.
 """
@@ -27,10 +28,10 @@ import torch
 from cmr.detection import DetectorConfig, HandDetector
 from cmr.engine.checkpoint import open_run
 from cmr.engine.demo import BUNDLED_CHECKPOINT
-from cmr.engine.hands import HandSettings, predict_and_fit
+from cmr.engine.hands import HandSettings, predict_sides
 from cmr.engine.inputs import open_video, video_frames
 from cmr.engine.smoothing import OneEuroFilter
-from cmr.engine.video import HandTracker
+from cmr.engine.video import HandTracker, smooth_hand
 
 DESCRIPTION = __doc__.split("\n\n")[0]
 STAGES = ("tracking", "network", "crops + registration", "fit", "smoothing")
@@ -59,24 +60,20 @@ def time_frame(image: np.ndarray, K: np.ndarray, tracker: HandTracker, loaded, s
     start = time.perf_counter()
     followed = tracker.update(image)
     totals["tracking"] += time.perf_counter() - start
-    for side in ("right", "left"):
-        chosen = [(track, hand) for track, hand in followed if settings.side_of(hand) == side]
-        if not chosen:
-            continue
-        network = [0.0]
-        with forward_timer(loaded.model, network):
-            result = predict_and_fit(loaded.model, [image] * len(chosen), [K] * len(chosen), [h for _, h in chosen],
-                                     loaded.template.joint_regressor, settings, side)
-        totals["network"] += network[0]
-        totals["crops + registration"] += result.predict_seconds - network[0]
-        totals["fit"] += result.fit_seconds if result.fit is not None else 0.0
-        start = time.perf_counter()
-        fitted = result.fit.joints.numpy() if result.fit is not None else None
-        for row, (track, _) in enumerate(chosen):
-            mesh_filter, joint_filter = track.filters
-            joints = fitted[row] if fitted is not None else result.prediction.joints[row].cpu().numpy()
-            joint_filter(joints), mesh_filter(result.prediction.vertices[row].cpu().numpy())
-        totals["smoothing"] += time.perf_counter() - start
+    detections = [hand for _, hand in followed]
+    network = [0.0]
+    with forward_timer(loaded.model, network):
+        sides = predict_sides(loaded.model, [image] * len(detections), [K] * len(detections), detections,
+                              loaded.template.joint_regressor, settings)
+        for chosen, _, result, hands in sides:
+            totals["crops + registration"] += result.predict_seconds
+            totals["fit"] += result.fit_seconds if result.fit is not None else 0.0
+            start = time.perf_counter()
+            for k, hand in zip(chosen, hands):
+                smooth_hand(followed[k][0], hand)
+            totals["smoothing"] += time.perf_counter() - start
+    totals["network"] += network[0]
+    totals["crops + registration"] -= network[0]
     return len(followed)
 
 

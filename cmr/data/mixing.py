@@ -70,12 +70,9 @@ def _pseudo_labels(cfg, hands: list, folder: str):
     """The folder's pseudo-labels when ``DATA.PHOTOS.PSEUDO_LABELS`` (else None), with a count printed."""
     if not cfg.DATA.PHOTOS.PSEUDO_LABELS or not hands:  # no hands: DetectedPhotos says so
         return None
-    from cmr.data.photos import fit_pseudo_labels
-    from cmr.fitting import FittingConfig
-    from cmr.registration import RegistrationConfig
+    from cmr.data.photos import pseudo_labels_from_config
 
-    pseudo = fit_pseudo_labels(hands, RegistrationConfig.from_config(cfg.REGISTRATION), FittingConfig.from_config(cfg),
-                               float(cfg.DATA.PHOTOS.PSEUDO_MAX_ERROR))
+    pseudo = pseudo_labels_from_config(cfg, hands)
     print(f"{folder}: pseudo-labels for {int(pseudo.usable.sum())} of {len(hands)} hands "
           f"(fits within {cfg.DATA.PHOTOS.PSEUDO_MAX_ERROR} of the hand's extent)", flush=True)
     return pseudo

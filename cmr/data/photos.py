@@ -145,6 +145,16 @@ def _world(hand: dict, record_path: Path) -> np.ndarray:
     return world
 
 
+def pseudo_labels_from_config(cfg, hands: list[DetectedHand]) -> PseudoLabels:
+    """:func:`fit_pseudo_labels` with a configuration's ``REGISTRATION``, ``FITTING`` and
+    ``DATA.PHOTOS.PSEUDO_MAX_ERROR``."""
+    from cmr.fitting import FittingConfig
+    from cmr.registration import RegistrationConfig
+
+    return fit_pseudo_labels(hands, RegistrationConfig.from_config(cfg.REGISTRATION), FittingConfig.from_config(cfg),
+                             float(cfg.DATA.PHOTOS.PSEUDO_MAX_ERROR))
+
+
 def fit_pseudo_labels(hands: list[DetectedHand], registration, fitting, max_error: float) -> PseudoLabels:
     """Pseudo-labels of ``hands`` (see the module docstring), fitted in batches of
     :data:`PSEUDO_BATCH` with the given :class:`cmr.registration.RegistrationConfig` and
@@ -160,10 +170,10 @@ def fit_pseudo_labels(hands: list[DetectedHand], registration, fitting, max_erro
         raise ValueError("pseudo-labels need at least one detected hand")
     vertices, joints, errors = [], [], []
     for start in tqdm(range(0, len(hands), PSEUDO_BATCH), desc="pseudo-labels", unit="batch", leave=False):
-        views = [hand.right_view() for hand in hands[start:start + PSEUDO_BATCH]]
-        K, keypoints, world = (np.stack(parts) for parts in zip(*views))
-        confidence = np.stack([hand.confidence for hand in hands[start:start + PSEUDO_BATCH]])
-        _, fit = fit_detections(world, keypoints, confidence, K, registration, fitting)
+        batch = hands[start:start + PSEUDO_BATCH]
+        K, keypoints, world = (np.stack(parts) for parts in zip(*(hand.right_view() for hand in batch)))
+        confidence = np.stack([hand.confidence for hand in batch])
+        fit = fit_detections(world, keypoints, confidence, K, registration, fitting)
         extent = (keypoints.max(1) - keypoints.min(1)).max(-1)
         error = fit.keypoint_error_px.numpy() / extent
         trusted = (confidence > fitting.confidence_threshold).sum(-1) >= PSEUDO_MIN_KEYPOINTS

@@ -29,7 +29,7 @@ from cmr.engine.runs import data_root, run_dir
 from cmr.evaluation.ge_real import evaluate_ge_joints
 from cmr.evaluation.ge_report import write_ge_report
 from cmr.fileio import OutputFolder, atomic_write_bytes, atomic_write_json, npz_bytes
-from cmr.fitting.detected import fit_detections
+from cmr.fitting.detected import fit_placed_keypoints
 
 #: Crops predicted together.
 BATCH_SIZE = 8
@@ -49,7 +49,7 @@ class GePredictions:
     (N, 21, 2) pixels (NaN likewise). found: (N,) bool. detect_seconds, predict_seconds,
     fit_seconds: total wall time of the detector, of the model with registration, of the fit.
     detector_fitted_joints: (N, 21, 3) metres, the hand model fitted to the detector's answer
-    alone (:func:`cmr.fitting.detected.fit_detections`, the pseudo-labels of photo folders).
+    alone (:func:`cmr.fitting.detected.fit_placed_keypoints`, the pseudo-labels of photo folders).
     """
 
     joints: np.ndarray
@@ -96,10 +96,9 @@ def predict_ge(loaded: LoadedModel, settings: HandSettings, dataset: GeRealWorld
         seconds[1] += result.fit_seconds
         if result.fit is not None:
             fitted[rows] = result.fit.joints.numpy()
-        detected_hands = [hands[k] for k in rows]
-        detector_fitted[rows] = fit_detections(
-            *(np.stack([getattr(d, name) for d in detected_hands]) for name in ("world", "keypoints", "confidence")),
-            np.stack([dataset.K[k] for k in rows]), settings.registration, settings.fitting, "left")[1].joints.numpy()
+        detector_fitted[rows] = fit_placed_keypoints(
+            result.detector_joints, uv[rows], np.stack([hands[k].confidence for k in rows]),
+            np.stack([dataset.K[k] for k in rows]), settings.fitting, "left").joints.numpy()
     found = np.zeros(count, dtype=bool)
     found[chosen] = True
     return GePredictions(joints, fitted, detector_fitted, detector_joints, uv, found, detected - start, *seconds)

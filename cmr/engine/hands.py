@@ -199,19 +199,29 @@ class PredictedHand:
         return self.fit["vertices"] if self.fit is not None else self.prediction.vertices
 
 
-def predict_hands(model: nn.Module, images: list[np.ndarray], Ks: list[np.ndarray],
-                  detections: list[HandDetection], regressor, settings: HandSettings) -> list[PredictedHand]:
-    """Every detected hand, in order (arguments as :func:`predict_side`); left and right hands are
-    predicted and fitted in one batch each."""
+def predict_sides(model: nn.Module, images: list[np.ndarray], Ks: list[np.ndarray],
+                  detections: list[HandDetection], regressor, settings: HandSettings):
+    """For each side present (right first), its hands predicted and fitted in one batch:
+    yields (their indices into ``detections``, the side, the :class:`SideResult`, the hands as
+    :class:`PredictedHand`). Arguments as :func:`predict_side`."""
     sides = [settings.side_of(d) for d in detections]
-    results: list = [None] * len(detections)
     for side in ("right", "left"):
         chosen = [k for k, s in enumerate(sides) if s == side]
         if not chosen:
             continue
         result = predict_and_fit(model, [images[k] for k in chosen], [Ks[k] for k in chosen],
                                  [detections[k] for k in chosen], regressor, settings, side)
-        for row, k in enumerate(chosen):
-            results[k] = PredictedHand(detections[k], side, result.prediction.sample(row),
-                                       result.detector_joints[row], fit_row(result.fit, row))
+        yield chosen, side, result, [PredictedHand(detections[k], side, result.prediction.sample(row),
+                                                   result.detector_joints[row], fit_row(result.fit, row))
+                                     for row, k in enumerate(chosen)]
+
+
+def predict_hands(model: nn.Module, images: list[np.ndarray], Ks: list[np.ndarray],
+                  detections: list[HandDetection], regressor, settings: HandSettings) -> list[PredictedHand]:
+    """Every detected hand, in order (arguments as :func:`predict_side`); left and right hands are
+    predicted and fitted in one batch each (:func:`predict_sides`)."""
+    results: list = [None] * len(detections)
+    for chosen, _, _, hands in predict_sides(model, images, Ks, detections, regressor, settings):
+        for k, hand in zip(chosen, hands):
+            results[k] = hand
     return results

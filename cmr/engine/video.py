@@ -85,7 +85,7 @@ class HandTracker:
         return followed
 
 
-def _smooth(track: Track, hand: PredictedHand) -> PredictedHand:
+def smooth_hand(track: Track, hand: PredictedHand) -> PredictedHand:
     """The hand with its track's smoothed mesh (the fitted one when fitted); records the joints."""
     mesh_filter, joint_filter = track.filters
     joints = hand.fit["joints"] if hand.fit is not None else hand.prediction.joints
@@ -151,7 +151,7 @@ def run_video(source: str, pipeline, folder: OutputFolder, cfg) -> dict:
         item = InputImage(f"{name}#{index}", f"{name}_{index:06d}", image, K, source_of_K)
         followed = tracker.update(image)
         raw_hands = pipeline.predict(item, [hand for _, hand in followed])
-        tracked = [(track, raw, _smooth(track, raw)) for (track, _), raw in zip(followed, raw_hands)]
+        tracked = [(track, raw, smooth_hand(track, raw)) for (track, _), raw in zip(followed, raw_hands)]
         smoothed = [smooth for _, _, smooth in tracked]
         writer.write(photo_overlay(item, smoothed, pipeline.faces) if smoothed else image)
         record = folder.path / f"{item.id}.json"

@@ -30,15 +30,20 @@ def place_world_keypoints(world: np.ndarray, keypoints: np.ndarray, confidence: 
     return (world + translation[:, None]).numpy()
 
 
+def fit_placed_keypoints(placed: np.ndarray, keypoints: np.ndarray, confidence: np.ndarray, K: np.ndarray,
+                         fitting: FittingConfig, side: str = "right") -> HandFit:
+    """The open hand model fitted, as ``side`` hands, to B hands' placed 3D keypoints (B, 21, 3)
+    metres (:func:`place_world_keypoints`) and their 2D keypoints (arguments as there); camera
+    space, float32."""
+    def tensor(value) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(value), dtype=torch.float32)
+
+    return fit_hand(None, tensor(keypoints), tensor(confidence), tensor(K), None, side, fitting, joints=tensor(placed))
+
+
 def fit_detections(world: np.ndarray, keypoints: np.ndarray, confidence: np.ndarray, K: np.ndarray,
-                   registration: RegistrationConfig, fitting: FittingConfig, side: str = "right"
-                   ) -> tuple[np.ndarray, HandFit]:
-    """The open hand model fitted, as ``side`` hands, to B detections' placed 3D keypoints and their
-    2D keypoints (arguments as :func:`place_world_keypoints`). Returns the placed keypoints
-    (B, 21, 3) metres and the fit (camera space, float32)."""
+                   registration: RegistrationConfig, fitting: FittingConfig, side: str = "right") -> HandFit:
+    """:func:`fit_placed_keypoints` of B detections' world keypoints placed by
+    :func:`place_world_keypoints` (arguments as there)."""
     placed = place_world_keypoints(world, keypoints, confidence, K, registration)
-    joints = torch.as_tensor(placed, dtype=torch.float32)
-    fit = fit_hand(None, torch.as_tensor(np.asarray(keypoints), dtype=torch.float32),
-                   torch.as_tensor(np.asarray(confidence), dtype=torch.float32),
-                   torch.as_tensor(np.asarray(K), dtype=torch.float32), None, side, fitting, joints=joints)
-    return placed, fit
+    return fit_placed_keypoints(placed, keypoints, confidence, K, fitting, side)

@@ -89,16 +89,11 @@ class MixedLoss:
         labelled = batch_rows(batch, "mesh", size, device)
         if labelled is not None:
             targets = {key: batch[key] for key in ("mesh", "heatmaps", "mask", "xyz") if key in batch}
-            for name, (value, weight) in weighted_terms(select(outputs, labelled), targets, self.cfg, self.faces,
-                                                        self.regressor).items():
-                terms[name] = Term(value, float(weight), share=len(labelled) / size)
+            terms.update(self._label_terms(outputs, labelled, targets, size))
         pseudo = batch_rows(batch, "pseudo_mesh", size, device)
         if pseudo is not None:
             targets = {"mesh": batch["pseudo_mesh"], "xyz": batch["pseudo_xyz"]}
-            weight = float(self.self_cfg.PSEUDO)
-            for name, (value, term_weight) in weighted_terms(select(outputs, pseudo), targets, self.cfg, self.faces,
-                                                             self.regressor).items():
-                terms[f"pseudo_{name}"] = Term(value, weight * float(term_weight), share=len(pseudo) / size)
+            terms.update(self._label_terms(outputs, pseudo, targets, size, float(self.self_cfg.PSEUDO), "pseudo_"))
         photos = batch_rows(batch, "keypoints", size, device)
         if photos is not None:
             K = batch["K"].index_select(0, photos)
@@ -107,6 +102,13 @@ class MixedLoss:
         if not terms:
             raise ValueError(f"no loss term has a target; the batch holds {sorted(batch)}")
         return terms
+
+    def _label_terms(self, outputs: dict, rows: Tensor, targets: dict, size: int, scale: float = 1.0,
+                     prefix: str = "") -> dict[str, Term]:
+        """CMR's terms of the batch ``rows`` against their ``targets``, weights times ``scale``."""
+        return {prefix + name: Term(value, scale * float(weight), share=len(rows) / size)
+                for name, (value, weight) in weighted_terms(select(outputs, rows), targets, self.cfg, self.faces,
+                                                            self.regressor).items()}
 
     def _self_term(self, name: str, values: Tensor, step: int, share: float) -> Term:
         return Term(values.mean(), float(self.self_cfg[name.upper()]), self.schedule(step), share)

@@ -28,8 +28,6 @@ SYNTH_SCORES = {"xyz_mean3d": "camera MPJPE mm", "mesh_mean3d": "camera MPVPE mm
 #: Stages of the photo pipeline on Ge's crops and their titles.
 GE_STAGES = {"network": "network mesh, registered (no fitting)", "fitted": "hand model fitted to all (the demo)",
              "detector_fitted": "hand model fitted to the detector alone (the pseudo-labeller)"}
-GE_SCORES = {"camera_mpjpe_mm": "camera MPJPE mm", "root_error_mm": "root mm", "pa_mpjpe_mm": "PA-MPJPE mm",
-             "uv_error_px": "2D px"}
 
 
 def training_figure(history: list[dict], batch_size: int, figure: Path) -> None:
@@ -59,31 +57,11 @@ def training_figure(history: list[dict], batch_size: int, figure: Path) -> None:
     plt.close(fig)
 
 
-def synth_rows(checkpoint: Path) -> dict:
-    from cmr.engine.checkpoint import open_run
-    from cmr.engine.evaluate import evaluate_model
-
-    loaded = open_run(checkpoint, None, ["EXP_NAME", "bundled", "TEST.NUM_PLOTS", "4"])
-    scores = evaluate_model(loaded.cfg, loaded)["scores"]
-    return {"synthetic evaluation split (500)": {
-        title: scores[key] * (10.0 if key.endswith("mean3d") else 1.0) for key, title in SYNTH_SCORES.items()}}
-
-
-def ge_rows(checkpoint: Path, root: Path) -> dict:
-    from cmr.engine.checkpoint import open_run
-    from cmr.engine.ge_eval import evaluate_ge
-
-    loaded = open_run(checkpoint, None, ["EXP_NAME", "bundled", "TEST.DATASET", "ge_real", "DATA.ROOT", str(root)])
-    stages = evaluate_ge(loaded.cfg, loaded)["stages"]
-    return {f"Ge dev: {title}": {column: stages[stage][key] for key, column in GE_SCORES.items()}
-            for stage, title in GE_STAGES.items()}
-
-
 def run_bundled() -> dict:
     """Train, export and score the bundled default (see the module docstring)."""
     from cmr.engine.checkpoint import export_checkpoint, load_checkpoint
     from cmr.tools import experiment_data
-    from cmr.tools.experiments import GE_DEV, OUT, config, report, train_once
+    from cmr.tools.experiments import GE_DEV, OUT, config, ge_stage_scores, report, synth_scores, train_once
 
     experiment_data.prepare(["sign_digits"])
     last = train_once(RECIPE)
@@ -91,7 +69,9 @@ def run_bundled() -> dict:
     folder = resolve_path(OUT) / "bundled"
     training_figure(load_checkpoint(last)["history"], int(config(RECIPE).TRAIN.BATCH_SIZE), folder / "training.png")
     shutil.copyfile(folder / "training.png", resolve_path(FIGURE))
-    rows = synth_rows(bundled)
-    rows.update(ge_rows(bundled, resolve_path(GE_DEV)) if resolve_path(GE_DEV).is_dir() else {})
+    rows = {"synthetic evaluation split (500)": synth_scores(bundled, "bundled", SYNTH_SCORES)}
+    if resolve_path(GE_DEV).is_dir():
+        stages = ge_stage_scores(bundled, "bundled")
+        rows.update({f"Ge dev: {title}": stages[stage] for stage, title in GE_STAGES.items()})
     return report("bundled", rows, f"\n{BUNDLED} ({bundled.stat().st_size / 2**20:.1f} MiB), trained by {RECIPE}. "
                   "Figure: training.png.\n")

@@ -74,25 +74,32 @@ def train_once(name: str) -> Path:
     return last
 
 
-def synth_scores(checkpoint: str | Path, exp_name: str) -> dict:
-    """Official FreiHAND scores of a checkpoint on the synthetic evaluation split (cm -> mm)."""
+def synth_scores(checkpoint: str | Path, exp_name: str, columns: dict[str, str] = SYNTH_COLUMNS) -> dict:
+    """Official FreiHAND scores of a checkpoint on the synthetic evaluation split, ``columns``
+    (FreiHAND name -> title) only, means in mm (cm -> mm)."""
     from cmr.engine.checkpoint import open_run
     from cmr.engine.evaluate import evaluate_model
 
     loaded = open_run(resolve_path(checkpoint), None, ["EXP_NAME", exp_name, "TEST.NUM_PLOTS", "4"])
     scores = evaluate_model(loaded.cfg, loaded)["scores"]
-    return {title: scores[key] * (10.0 if key.endswith("mean3d") else 1.0) for key, title in SYNTH_COLUMNS.items()}
+    return {title: scores[key] * (10.0 if key.endswith("mean3d") else 1.0) for key, title in columns.items()}
 
 
-def ge_scores(checkpoint: str | Path, exp_name: str) -> dict:
-    """Scores of a checkpoint's network on Ge's real dev crops (the demo's pipeline)."""
+def ge_stage_scores(checkpoint: str | Path, exp_name: str) -> dict[str, dict]:
+    """Scores of every stage of the demo's pipeline on Ge's real dev crops, :data:`GE_COLUMNS` only
+    (stage name, e.g. 'network' or 'fitted', -> title -> value)."""
     from cmr.engine.checkpoint import open_run
     from cmr.engine.ge_eval import evaluate_ge
 
     loaded = open_run(resolve_path(checkpoint), None, ["EXP_NAME", exp_name, "TEST.DATASET", "ge_real",
                                                        "DATA.ROOT", str(resolve_path(GE_DEV))])
-    scores = evaluate_ge(loaded.cfg, loaded)["scores"]
-    return {title: scores[key] for key, title in GE_COLUMNS.items()}
+    return {stage: {title: scores[key] for key, title in GE_COLUMNS.items()}
+            for stage, scores in evaluate_ge(loaded.cfg, loaded)["stages"].items()}
+
+
+def ge_scores(checkpoint: str | Path, exp_name: str) -> dict:
+    """Scores of a checkpoint's network on Ge's real dev crops (the demo's pipeline)."""
+    return ge_stage_scores(checkpoint, exp_name)["network"]
 
 
 def _cell(value) -> str:
@@ -168,10 +175,8 @@ def run_pseudo() -> dict:
     """Pseudo-labels of the real photos as the bundled recipe (configs/lite_real.yaml) fits them."""
     import numpy as np
 
-    from cmr.data.photos import find_hands, fit_pseudo_labels
-    from cmr.fitting import FittingConfig
+    from cmr.data.photos import find_hands, pseudo_labels_from_config
     from cmr.models.build import load_template
-    from cmr.registration import RegistrationConfig
     from cmr.tools.pseudo_figures import pseudo_label_sheet
 
     experiment_data.prepare(["sign_digits"])
@@ -179,8 +184,7 @@ def run_pseudo() -> dict:
     photos = cfg.DATA.PHOTOS
     hands = find_hands(folder / "photos", folder / "detections", None, float(photos.MIN_SCORE), float(cfg.DEMO.FOV),
                        photos.SIDES[0])
-    pseudo = fit_pseudo_labels(hands, RegistrationConfig.from_config(cfg.REGISTRATION), FittingConfig.from_config(cfg),
-                               float(photos.PSEUDO_MAX_ERROR))
+    pseudo = pseudo_labels_from_config(cfg, hands)
     (resolve_path(OUT) / "pseudo").mkdir(parents=True, exist_ok=True)
     pseudo_label_sheet(hands, pseudo, load_template(cfg.MODEL.TEMPLATE).faces[0], resolve_path(OUT) / "pseudo" /
                        "pseudo_labels.jpg")
