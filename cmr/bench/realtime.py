@@ -106,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
     from cmr.bench.video import CLIP_FOV_DEG, CLIP_SIZE, write_generated_clip
     from cmr.geometry.camera import intrinsics_from_fov
 
+    if args.frames < 1 or args.threads < 1:
+        raise ValueError(f"--frames and --threads must be at least 1, got {args.frames} and {args.threads}")
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as scratch:
         clip = Path(scratch) / "generated.avi"
