@@ -24,6 +24,7 @@ from cmr.registration import (
     solve_translation_2d,
 )
 from cmr.registration.joints import algebraic_objective
+from cmr.registration.silhouette import outline_candidates
 
 SIZE = 224
 #: Semi-axes and centre (metres, root-relative) of the synthetic hand's ellipsoid.
@@ -394,6 +395,25 @@ def test_point_descriptor_agrees_with_a_brute_force_projection():
         along = points[..., 0] * np.cos(radians) + points[..., 1] * np.sin(radians)
         assert torch.allclose(descriptor[:, 2 * index], along.amin(1))
         assert torch.allclose(descriptor[:, 2 * index + 1], along.amax(1))
+
+
+def test_outline_candidates_keep_every_extreme_of_the_projection():
+    generator = torch.Generator().manual_seed(4)
+    ellipsoid = torch.as_tensor(_ellipsoid())[None]
+    cloud = (torch.rand(3, 400, 3, generator=generator, dtype=torch.float64) - 0.5) * 0.2
+    flat = cloud[:1].clone()
+    flat[..., 2] = 0.0  # no 3-D hull: all points are kept
+    K = torch.tensor([[500.0, 0.0, 112.0], [0.0, 500.0, 112.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    for meshes in (ellipsoid, cloud, flat):
+        candidates = outline_candidates(meshes)
+        assert candidates.shape[1] <= meshes.shape[1]
+        for _ in range(5):
+            t = torch.rand(len(meshes), 1, 3, generator=generator, dtype=torch.float64) * 0.2 - 0.1
+            t[..., 2] += 0.4
+            assert torch.equal(point_descriptor(project_points(candidates + t, K)),
+                               point_descriptor(project_points(meshes + t, K)))
+    assert outline_candidates(cloud).shape[1] < 200
+    assert outline_candidates(flat).shape[1] == 400
 
 
 def test_projection_uses_the_full_intrinsics():

@@ -60,3 +60,28 @@ def test_the_demo_tracks_and_smooths_a_generated_clip(tmp_path, hand_detector):
     assert smoothed < 1.5 * raw  # the filter's lag on a moving hand stays small against the raw error
     video = cv2.VideoCapture(str(output / "clip_overlay.mp4"))
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 16 and video.read()[1].shape == (240, 320, 3)
+
+
+@pytest.mark.parametrize("follow_mirrored", [True, False])
+def test_tracking_ahead_gives_the_frames_tracked_in_turn(tmp_path, hand_detector, follow_mirrored):
+    from cmr.detection import DetectorConfig, HandDetector
+    from cmr.engine.inputs import open_video, video_frames
+    from cmr.engine.video import HandTracker, tracked_frames
+
+    write_generated_clip(tmp_path / "clip.avi", 6)
+    frames = [frame for _, frame in video_frames(open_video(str(tmp_path / "clip.avi"))[0])]
+    detector = HandDetector(DetectorConfig.defaults(follow_mirrored=follow_mirrored))
+    answers = []
+    for ahead in (False, True):
+        tracker = HandTracker(detector, 4, lambda: (None, None))
+        answers.append([(key, [(track.id, hand.keypoints, hand.confidence) for track, hand in followed])
+                        for key, _, followed in tracked_frames(enumerate(frames), tracker, ahead)])
+    (in_turn, ahead) = answers
+    assert [key for key, _ in ahead] == list(range(6)) and all(len(hands) == 1 for _, hands in ahead)
+    for (_, first), (_, second) in zip(in_turn, ahead):
+        for (track, points, confidence), (track_2, points_2, confidence_2) in zip(first, second):
+            assert track == track_2 and np.array_equal(points, points_2) and np.array_equal(confidence, confidence_2)
+    followed = [hands[0][2] for _, hands in ahead[1:4]]  # frames 1-3: followed, no palm search
+    assert all(confidence.shape == (21,) for confidence in followed)
+    # one pass: no disagreement to lower a keypoint's confidence below the hand's presence score
+    assert all((np.ptp(confidence) == 0) != follow_mirrored for confidence in followed)

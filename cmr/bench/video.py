@@ -89,13 +89,19 @@ def run_clip(clip: Path, folder: Path, overrides: list[str]) -> tuple[dict, list
 
 
 def path_error_mm(frames: list[dict], truth: np.ndarray, key: str) -> tuple[float, float]:
-    """The first track's wrist (``key``: smoothed or raw joints) against the true path: the mean
-    offset (mm; the pipeline's depth error on renders) and the mean distance once that constant
-    offset is removed (mm; what jitter and lag add)."""
+    """The first track's wrist (``key``: smoothed or raw joints) against the true path
+    (:func:`wrist_error_mm`)."""
     found = [f for f in frames if f["hands"]]
     if not found:
         return float("nan"), float("nan")
-    offsets = np.stack([np.asarray(f["hands"][0][key][0]) - truth[f["frame"]] for f in found])
+    return wrist_error_mm(np.stack([f["hands"][0][key][0] for f in found]), truth[[f["frame"] for f in found]])
+
+
+def wrist_error_mm(wrists: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """Found wrists (T, 3) metres against the true ones (T, 3): the mean offset (mm; the
+    pipeline's depth error on renders) and the mean distance once that constant offset is removed
+    (mm; what jitter and lag add)."""
+    offsets = np.asarray(wrists, dtype=np.float64) - truth
     mean = offsets.mean(axis=0)
     return 1000.0 * float(np.linalg.norm(mean)), 1000.0 * float(np.linalg.norm(offsets - mean, axis=1).mean())
 

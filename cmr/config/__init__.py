@@ -269,6 +269,9 @@ _C.DETECTOR.BORDER = 0.25
 _C.DETECTOR.TILE_MIN_SIDE = 480
 _C.DETECTOR.REFINE_PASSES = 1
 _C.DETECTOR.THREADS = 1
+#: Video tracking: each followed hand's landmark pass also runs on its mirror image (twice the
+#: cost; the disagreement sets the keypoints' confidences). False: one pass per hand and frame.
+_C.DETECTOR.FOLLOW_MIRRORED = True
 
 # ------------------------------------------------------------------ fitting
 #: Settings of cmr.fitting.FittingConfig (see its docstring); its keypoint confidence and mask
@@ -329,6 +332,8 @@ _C.VIDEO.REDETECT_EVERY = 15
 _C.VIDEO.MIN_CUTOFF_HZ = 1.0
 _C.VIDEO.BETA = 2.0
 _C.VIDEO.MAX_FRAMES = 0
+#: Track the next frame in a second thread while the current one is predicted (same answers).
+_C.VIDEO.TRACK_AHEAD = True
 
 # ------------------------------------------------------------------ run
 #: Version of the configuration's keys; stored configurations of older versions are upgraded

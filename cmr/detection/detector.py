@@ -106,16 +106,20 @@ class HandDetector:
                              np.array([p.score for p in found]), self.config.nms_iou)
         return [Palm(box=box, keypoints=points, score=score) for box, points, score in merged]
 
-    def landmarks(self, image: np.ndarray, roi: Roi) -> tuple[Landmarks, np.ndarray]:
+    def landmarks(self, image: np.ndarray, roi: Roi, mirrored: bool = True) -> tuple[Landmarks, np.ndarray | None]:
         """Keypoints of one region, averaged with those of its mirror image; also (21,) the
-        distance between the two answers, pixels."""
+        distance between the two answers, pixels. ``mirrored`` False: one pass, the direct answer
+        and None (no disagreement to measure)."""
         view = view_of(image, roi)
         direct = self._run(self._landmarks, view)
-        mirrored = self._run(self._landmarks, view[:, :, ::-1])
-        screen, world = (mirrored[i].reshape(21, 3) * np.array([-1.0, 1.0, 1.0]) for i in (0, 3))
-        screen[:, 0] += LANDMARK_INPUT
         first = read_landmarks(direct, roi)
-        second = read_landmarks([screen.reshape(1, 63), mirrored[1], mirrored[2], world.reshape(1, 63)], roi)
+        if not mirrored:
+            return first, None
+        mirrored_outputs = self._run(self._landmarks, view[:, :, ::-1])
+        screen, world = (mirrored_outputs[i].reshape(21, 3) * np.array([-1.0, 1.0, 1.0]) for i in (0, 3))
+        screen[:, 0] += LANDMARK_INPUT
+        second = read_landmarks([screen.reshape(1, 63), mirrored_outputs[1], mirrored_outputs[2], world.reshape(1, 63)],
+                                roi)
         mean = Landmarks(keypoints=(first.keypoints + second.keypoints) / 2.0,
                          depth=(first.depth + second.depth) / 2.0, world=(first.world + second.world) / 2.0,
                          presence=(first.presence + second.presence) / 2.0,
@@ -148,21 +152,27 @@ class HandDetector:
 
     def follow(self, image: np.ndarray, keypoints: np.ndarray, palm_score: float = 1.0) -> HandDetection | None:
         """The hand near (21, 2) keypoints of an earlier frame (video tracking, no palm search):
-        one landmark pass re-cropped around them; None when the hand is gone. ``palm_score``
-        is carried over from the detection that started the track."""
-        return self._hand_in(image, roi_from_keypoints(np.asarray(keypoints, dtype=np.float64)), 0, palm_score)
+        one landmark pass re-cropped around them (with its mirror image unless
+        ``config.follow_mirrored`` is off); None when the hand is gone. ``palm_score`` is carried
+        over from the detection that started the track."""
+        return self._hand_in(image, roi_from_keypoints(np.asarray(keypoints, dtype=np.float64)), 0, palm_score,
+                             self.config.follow_mirrored)
 
-    def _hand_in(self, image: np.ndarray, roi: Roi, refine_passes: int, palm_score: float) -> HandDetection | None:
-        """The hand in a region, re-cropped ``refine_passes`` times, or None below ``hand_score``."""
-        marks, disagreement = self.landmarks(image, roi)
+    def _hand_in(self, image: np.ndarray, roi: Roi, refine_passes: int, palm_score: float,
+                 mirrored: bool = True) -> HandDetection | None:
+        """The hand in a region, re-cropped ``refine_passes`` times, or None below ``hand_score``.
+        Each keypoint's confidence is the presence score, lowered by the disagreement with the
+        mirrored pass (when ``mirrored``)."""
+        marks, disagreement = self.landmarks(image, roi, mirrored)
         for _ in range(refine_passes):
             if marks.presence < self.config.hand_score:
                 break
             roi = roi_from_keypoints(marks.keypoints)
-            marks, disagreement = self.landmarks(image, roi)
+            marks, disagreement = self.landmarks(image, roi, mirrored)
         if marks.presence < self.config.hand_score:
             return None
-        confidence = marks.presence * np.exp(-(disagreement / (CONFIDENCE_SCALE * roi.side)) ** 2)
+        agreement = 1.0 if disagreement is None else np.exp(-(disagreement / (CONFIDENCE_SCALE * roi.side)) ** 2)
+        confidence = marks.presence * agreement * np.ones(len(marks.keypoints))
         right = marks.right >= 0.5
         return HandDetection(
             box=np.concatenate([marks.keypoints.min(axis=0), marks.keypoints.max(axis=0)]),

@@ -26,6 +26,9 @@ class DetectorConfig:
         hands are found.
     refine_passes: landmark passes re-cropped around the previous pass's keypoints.
     threads: CPU threads of the TFLite runtime.
+    follow_mirrored: video tracking also reads each followed hand's mirror image (two landmark
+        passes per hand and frame, confidence from their disagreement); off: one pass, every
+        keypoint's confidence the hand-presence score.
     """
 
     model_file: str
@@ -38,6 +41,7 @@ class DetectorConfig:
     tile_min_side: int
     refine_passes: int
     threads: int
+    follow_mirrored: bool
 
     @classmethod
     def from_config(cls, section) -> "DetectorConfig":

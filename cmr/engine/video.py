@@ -7,7 +7,9 @@ found there is dropped, and the whole detector runs on the first frame, whenever
 tracked and every ``VIDEO.REDETECT_EVERY`` frames, a hand it finds away from the tracked ones
 starting a new track. The hands are predicted and fitted as in a photo (:mod:`cmr.engine.hands`),
 then each track's camera-space mesh, joints and translation pass through a One Euro filter
-(:mod:`cmr.engine.smoothing`; ``VIDEO.*``). Written into the demo's output folder, with ``<v>``
+(:mod:`cmr.engine.smoothing`; ``VIDEO.*``). With ``VIDEO.TRACK_AHEAD`` the tracker reads the next
+frame in a second thread while the current one is predicted (:func:`tracked_frames`; the same
+answers, tracking and prediction on two cores at once). Written into the demo's output folder, with ``<v>``
 the video's stem:
 
 * ``<v>_overlay.mp4``: the frames with every hand's smoothed mesh;
@@ -22,8 +24,11 @@ K comes from ``<v>_K.npy`` beside the file, else from ``DEMO.FOV``.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,6 +90,26 @@ class HandTracker:
         return followed
 
 
+def tracked_frames(frames: Iterable[tuple[object, np.ndarray]], tracker: HandTracker,
+                   ahead: bool) -> Iterator[tuple[object, np.ndarray, list[tuple[Track, HandDetection]]]]:
+    """(key, image, :meth:`HandTracker.update` of it) for each (key, (H, W, 3) uint8 RGB image)
+    of ``frames``, in order. ``ahead``: the next frame is tracked in a second thread while the
+    caller handles the current one; each frame is still tracked after the one before it, so the
+    answers are the same as without."""
+    if not ahead:
+        for key, image in frames:
+            yield key, image, tracker.update(image)
+        return
+    frames = iter(frames)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracker") as pool:
+        pending = [(key, image, pool.submit(tracker.update, image)) for key, image in itertools.islice(frames, 1)]
+        while pending:
+            key, image, future = pending.pop()
+            followed = future.result()
+            pending = [(k, i, pool.submit(tracker.update, i)) for k, i in itertools.islice(frames, 1)]
+            yield key, image, followed
+
+
 def smooth_hand(track: Track, hand: PredictedHand) -> PredictedHand:
     """The hand with its track's smoothed mesh (the fitted one when fitted); records the joints."""
     mesh_filter, joint_filter = track.filters
@@ -142,14 +167,15 @@ def run_video(source: str, pipeline, folder: OutputFolder, cfg) -> dict:
     writer, frames, hands_seen = None, 0, 0
     overlay_path = folder.path / f"{name}_overlay.mp4"
     folder.record(overlay_path, folder.path / f"{name}_video.json")
-    for index, image in tqdm(video_frames(capture), desc=name, unit="frame", file=sys.stderr):
-        if 0 < int(video_cfg.MAX_FRAMES) <= index:
-            break
+    stream = video_frames(capture)
+    if int(video_cfg.MAX_FRAMES) > 0:
+        stream = itertools.islice(stream, int(video_cfg.MAX_FRAMES))
+    tracked_stream = tracked_frames(stream, tracker, bool(video_cfg.TRACK_AHEAD))
+    for index, image, followed in tqdm(tracked_stream, desc=name, unit="frame", file=sys.stderr):
         if writer is None:
             K, source_of_K = read_intrinsics(Path(source), image.shape[1], image.shape[0], float(cfg.DEMO.FOV))
             writer = VideoWriter(overlay_path, fps, (image.shape[1], image.shape[0]))
         item = InputImage(f"{name}#{index}", f"{name}_{index:06d}", image, K, source_of_K)
-        followed = tracker.update(image)
         raw_hands = pipeline.predict(item, [hand for _, hand in followed])
         tracked = [(track, raw, smooth_hand(track, raw)) for (track, _), raw in zip(followed, raw_hands)]
         smoothed = [smooth for _, _, smooth in tracked]

@@ -28,6 +28,7 @@ from cmr.registration.silhouette import (
     descriptor_indices,
     entry_signs,
     mask_descriptor,
+    outline_candidates,
     point_descriptor,
     silhouette_initial_guess,
     silhouette_pad_px,
@@ -261,6 +262,7 @@ def silhouette_step(vertices: Tensor, mask: Tensor, K: Tensor, t_2d: Tensor, suc
                     config: RegistrationConfig) -> SilhouetteFit:
     """The whole 1D step: descriptor, start, the fit with an edge offset and outlier rejection.
 
+    Only the mesh's outline candidates take part (:func:`outline_candidates`, the same answer).
     The fit starts from the 2D answer where it succeeded, else from a closed-form guess read off
     the silhouette's extent; it rejects outlying entries with the offset held at 0
     (:func:`_fit_with_rejection`), then frees the offset on the kept entries; the translation
@@ -270,6 +272,7 @@ def silhouette_step(vertices: Tensor, mask: Tensor, K: Tensor, t_2d: Tensor, suc
     vertices: (B, N, 3) metres, root-relative. mask: (B, H, W) probabilities or bool. K: (B, 3, 3).
     t_2d: (B, 3) metres, the 2D step's answer. success: (B,) bool. Returns a :class:`SilhouetteFit`.
     """
+    vertices = outline_candidates(vertices)
     target, valid = mask_descriptor(mask, config.mask_threshold, silhouette_pad_px(mask, config))
     target = torch.nan_to_num(target.to(vertices), posinf=0.0, neginf=0.0)  # empty masks
     guess = silhouette_initial_guess(vertices, target, K, config.z_min, config.z_max)

@@ -6,8 +6,8 @@ when done), evaluates them and writes ``out/experiments/<NAME>/results.json``, `
 (the table it prints) and its figures:
 
 * ``selfsup``: the lite CMR-G with 3-D labels on a small synthetic subset, then more of the same
-  against the same plus self-supervision on other synthetic images with detected keypoints;
-  synthetic evaluation split (PA-MPJPE, PA-MPVPE, camera-space MPJPE, F@15).
+  against the same plus self-supervision on other synthetic images with detected keypoints,
+  without and with their pseudo-labels (the open hand model fitted to each detection); synthetic evaluation split (PA-MPJPE, PA-MPVPE, camera-space MPJPE, F@15).
 * ``real``: the compact model trained on renders alone (``cmr/assets/compact_synth.pt``) before
   and after self-supervised fine-tuning on the real unlabelled photos (and, as a control, after
   the same synthetic samples alone), on Ge's real crops (``../shared/data/ge_real_dev``).
@@ -139,6 +139,7 @@ def run_selfsup() -> dict:
     return synthetic_experiment("selfsup", {
         "3-D labels, 250 annotations": "ssl_lite_labelled", "+ more of the same": "ssl_lite_more",
         "+ self-supervision on 1,000 unlabelled": "ssl_lite_mixed",
+        "+ the same with pseudo-labels": "ssl_lite_pseudo",
     }, "\nThe lite CMR-G; synthetic evaluation split (500 images), network + registration.\n")
 
 
