@@ -24,7 +24,6 @@ from cmr.registration import (
     solve_translation_2d,
 )
 from cmr.registration.joints import algebraic_objective
-from cmr.registration.silhouette import outline_candidates
 
 SIZE = 224
 #: Semi-axes and centre (metres, root-relative) of the synthetic hand's ellipsoid.
@@ -397,27 +396,21 @@ def test_point_descriptor_agrees_with_a_brute_force_projection():
         assert torch.allclose(descriptor[:, 2 * index + 1], along.amax(1))
 
 
-def test_outline_candidates_keep_every_extreme_of_the_projection():
-    generator = torch.Generator().manual_seed(4)
-    ellipsoid = torch.as_tensor(_ellipsoid())[None]
-    cloud = (torch.rand(3, 400, 3, generator=generator, dtype=torch.float64) - 0.5) * 0.2
-    flat = cloud[:1].clone()
-    flat[..., 2] = 0.0  # no 3-D hull: all points are kept
-    K = torch.tensor([[500.0, 0.0, 112.0], [0.0, 500.0, 112.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
-    for meshes in (ellipsoid, cloud, flat):
-        candidates = outline_candidates(meshes)
-        assert candidates.shape[1] <= meshes.shape[1]
-        for _ in range(5):
-            t = torch.rand(len(meshes), 1, 3, generator=generator, dtype=torch.float64) * 0.2 - 0.1
-            t[..., 2] += 0.4
-            assert torch.equal(point_descriptor(project_points(candidates + t, K)),
-                               point_descriptor(project_points(meshes + t, K)))
-    assert outline_candidates(cloud).shape[1] < 200
-    assert outline_candidates(flat).shape[1] == 400
-
-
 def test_projection_uses_the_full_intrinsics():
     K = torch.tensor([[[500.0, 2.0, 100.0], [0.0, 510.0, 120.0], [0.0, 0.0, 1.0]]])
     points = torch.tensor([[[0.1, -0.05, 0.5]]])
     expected = torch.tensor([(500 * 0.1 + 2 * -0.05) / 0.5 + 100, 510 * -0.05 / 0.5 + 120])
     assert torch.allclose(project_points(points, K)[0, 0], expected)
+
+
+def test_the_descriptor_constants_built_in_inference_mode_still_train():
+    from cmr.registration.silhouette import descriptor_directions, entry_signs
+
+    for constant in (descriptor_directions, entry_signs):
+        constant.cache_clear()
+        with torch.inference_mode():
+            built = constant(torch.float32)
+        assert not built.is_inference() and constant(torch.float32) is built
+    weights = torch.ones(24, requires_grad=True)
+    (weights * entry_signs(torch.float32)).sum().backward()  # an inference tensor could not be saved
+    assert torch.equal(weights.grad, entry_signs(torch.float32))

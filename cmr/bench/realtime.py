@@ -52,6 +52,8 @@ SETTINGS = {
     "the same, tracked in turn": [*_FAST, "VIDEO.TRACK_AHEAD", "False"],
     "+ onnxruntime": [*_FAST, "DEMO.BACKEND", "onnx", "DEMO.ONNX", ONNX_GRAPH],
     "+ one landmark pass": [*_FAST, "DEMO.BACKEND", "onnx", "DEMO.ONNX", ONNX_GRAPH, "DETECTOR.FOLLOW_MIRRORED", "False"],
+    "+ no silhouette step": [*_FAST, "DEMO.BACKEND", "onnx", "DEMO.ONNX", ONNX_GRAPH, "DETECTOR.FOLLOW_MIRRORED", "False",
+                             "REGISTRATION.USE_SILHOUETTE", "False"],
 }
 
 
@@ -157,7 +159,8 @@ def setting_overrides(overrides: list[str], onnx_graph: Path, threads: int) -> l
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=60, help="frames of the generated clip (default 60)")
     parser.add_argument("--checkpoint", type=Path, default=BUNDLED_CHECKPOINT, help="checkpoint (default: bundled)")
-    parser.add_argument("--threads", type=int, default=2, help="torch and onnxruntime threads (default 2)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch and onnxruntime threads (default 1: the tracker has the other core)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
 import torch
-from scipy.spatial import ConvexHull, QhullError
 from torch import Tensor
 
 from cmr.registration.settings import AXIS_PAIRS_DEG, RegistrationConfig
@@ -23,9 +21,10 @@ def descriptor_directions(dtype: torch.dtype = torch.float32, device=None) -> Te
     Returns (12, 2); axis angle a gives (cos a, sin a) in (u, v) pixel coordinates. Built once
     per dtype and device (the registration asks for it every iteration): do not modify it.
     """
-    angles = torch.tensor([a for pair in AXIS_PAIRS_DEG for a in pair], dtype=torch.float64)
-    radians = torch.deg2rad(angles)
-    return torch.stack([radians.cos(), radians.sin()], dim=1).to(dtype=dtype, device=device)
+    with torch.inference_mode(False):  # a normal tensor even when first asked for in inference mode
+        angles = torch.tensor([a for pair in AXIS_PAIRS_DEG for a in pair], dtype=torch.float64)
+        radians = torch.deg2rad(angles)
+        return torch.stack([radians.cos(), radians.sin()], dim=1).to(dtype=dtype, device=device)
 
 
 def _axis_projections(points: Tensor) -> Tensor:
@@ -119,7 +118,8 @@ def mask_descriptor(mask: Tensor, threshold: float, pad_px: float | Tensor) -> t
 def entry_signs(dtype: torch.dtype = torch.float32, device=None) -> Tensor:
     """(24,) -1 for the min entries and +1 for the max entries of a descriptor (outward signs);
     built once per dtype and device: do not modify it."""
-    return torch.tensor([-1.0, 1.0], dtype=dtype, device=device).repeat(12)
+    with torch.inference_mode(False):
+        return torch.tensor([-1.0, 1.0], dtype=dtype, device=device).repeat(12)
 
 
 def silhouette_pad_px(mask: Tensor, config: RegistrationConfig) -> Tensor:
@@ -171,30 +171,3 @@ def silhouette_initial_guess(vertices: Tensor, target: Tensor, K: Tensor,
     t_x = (0.5 * (u_low + u_high) - cx) * depth / fx - centre[:, 0]
     t_y = (0.5 * (v_low + v_high) - cy) * depth / fy - centre[:, 1]
     return torch.stack([t_x, t_y, depth], dim=1)
-
-
-def outline_candidates(vertices: Tensor) -> Tensor:
-    """The vertices that can attain a descriptor entry, for any translation that keeps the mesh
-    in front of the camera: those of each mesh's 3-D convex hull.
-
-    A perspective projection maps a convex set in front of the camera to a convex set, so every
-    extreme of the projected mesh along an image axis is the image of a hull vertex (and so are
-    the mesh's 3-D box extremes). The descriptor, its Jacobian and the start of the 1D step are
-    therefore the same on the hull's vertices (typically a fifth of a hand mesh's), and cheaper.
-    Hulls do not depend on the translation, so they are computed once per registration.
-
-    vertices: (B, N, 3) metres, root-relative. Returns (B, M, 3): each mesh's hull vertices,
-    padded by repeating its first one (repeats change no extreme); a mesh without a proper hull
-    (flat, or not finite) keeps all N.
-    """
-    points = vertices.detach().cpu().double().numpy()
-    rows = []
-    for mesh in points:
-        try:
-            rows.append(ConvexHull(mesh).vertices if np.isfinite(mesh).all() else np.arange(len(mesh)))
-        except QhullError:
-            rows.append(np.arange(len(mesh)))
-    width = max(len(row) for row in rows)
-    index = np.stack([np.concatenate([row, np.full(width - len(row), row[0])]) for row in rows])
-    index = torch.from_numpy(index).to(vertices.device)
-    return vertices.gather(1, index[..., None].expand(-1, -1, 3))

@@ -28,7 +28,6 @@ from cmr.registration.silhouette import (
     descriptor_indices,
     entry_signs,
     mask_descriptor,
-    outline_candidates,
     point_descriptor,
     silhouette_initial_guess,
     silhouette_pad_px,
@@ -110,7 +109,8 @@ def fit_translation_1d(vertices: Tensor, target: Tensor, use: Tensor, K: Tensor,
     vertices fixed, solves the damped 3x3 normal equations, clamps t_z to the depth bounds, and
     keeps the step only where it lowers the cost (the damping shrinks after a kept step and
     grows after a rejected one, per sample). Only the used entries count. A sample stops once
-    its kept step moves the translation by less than :data:`STEP_TOLERANCE_M`, or after
+    a proposed step moves the translation by less than :data:`STEP_TOLERANCE_M` (kept or not:
+    at the optimum rounding rejects the last tiny steps), or after
     :data:`MAX_REJECTED_STEPS` rejected steps in a row, and is then left out of the batch; the
     loop ends when every sample has stopped or after ``config.silhouette_iterations``. The
     reference's normalisation of the descriptor by the image size only scales the cost, so
@@ -128,14 +128,16 @@ def fit_translation_1d(vertices: Tensor, target: Tensor, use: Tensor, K: Tensor,
         rows = running.nonzero()[:, 0]
         if len(rows) == 0:
             break
+        if len(rows) == len(t):  # the whole batch runs (always at batch 1): no gathers
+            rows = slice(None)
         current = t[rows]
         candidate, better = _damped_step(vertices[rows], current, target[rows], K[rows], use[rows],
                                          damping[rows], config)
         small = (candidate - current).abs().amax(1) < STEP_TOLERANCE_M
         t[rows] = torch.where(better[:, None], candidate, current)
         damping[rows] = torch.where(better, damping[rows] * 0.3, damping[rows] * 10.0).clamp(1e-9, 1e9)
-        rejected[rows] = torch.where(better, torch.zeros_like(rows), rejected[rows] + 1)
-        running[rows] = ~(better & small) & (rejected[rows] < MAX_REJECTED_STEPS)
+        rejected[rows] = torch.where(better, torch.zeros_like(rejected[rows]), rejected[rows] + 1)
+        running[rows] = ~small & (rejected[rows] < MAX_REJECTED_STEPS)
     return t
 
 
@@ -262,7 +264,6 @@ def silhouette_step(vertices: Tensor, mask: Tensor, K: Tensor, t_2d: Tensor, suc
                     config: RegistrationConfig) -> SilhouetteFit:
     """The whole 1D step: descriptor, start, the fit with an edge offset and outlier rejection.
 
-    Only the mesh's outline candidates take part (:func:`outline_candidates`, the same answer).
     The fit starts from the 2D answer where it succeeded, else from a closed-form guess read off
     the silhouette's extent; it rejects outlying entries with the offset held at 0
     (:func:`_fit_with_rejection`), then frees the offset on the kept entries; the translation
@@ -272,7 +273,6 @@ def silhouette_step(vertices: Tensor, mask: Tensor, K: Tensor, t_2d: Tensor, suc
     vertices: (B, N, 3) metres, root-relative. mask: (B, H, W) probabilities or bool. K: (B, 3, 3).
     t_2d: (B, 3) metres, the 2D step's answer. success: (B,) bool. Returns a :class:`SilhouetteFit`.
     """
-    vertices = outline_candidates(vertices)
     target, valid = mask_descriptor(mask, config.mask_threshold, silhouette_pad_px(mask, config))
     target = torch.nan_to_num(target.to(vertices), posinf=0.0, neginf=0.0)  # empty masks
     guess = silhouette_initial_guess(vertices, target, K, config.z_min, config.z_max)
