@@ -139,3 +139,25 @@ def test_a_mixed_batch_weighs_each_term_by_the_samples_it_applies_to(setting, tm
     assert terms["depth"].share == pytest.approx(2 / 3) and terms["photometric"].share == 1.0
     assert terms["pseudo_mesh_l1"].share == pytest.approx(2 / 3)
     assert torch.isfinite(total_loss(terms))
+
+
+def test_aligned_pseudo_labels_supervise_articulation_not_rotation_or_size(setting):
+    from cmr.hand.skinning import axis_angle_to_matrix
+
+    cfg, template, faces, regressor = setting
+    batch, vertices = _photo_batch(template, faces, regressor)
+    aligned_cfg = cfg.clone()
+    aligned_cfg.defrost()
+    aligned_cfg.LOSS.SELF.PSEUDO_ALIGN = True
+    plain, aligned = (MixedLoss(c.LOSS, template, faces, regressor, SIZE) for c in (cfg, aligned_cfg))
+    turn = axis_angle_to_matrix(torch.tensor([[0.0, 0.6, 0.3]]))[0]
+    moved = lambda level, scale: scale * level @ turn.T + torch.tensor([0.1, -0.2, 0.05])  # noqa: E731
+    free = _free_outputs(vertices, template)
+    exact = dict(free, mesh=[moved(level.detach(), 0.7).repeat(BATCH, 1, 1) for level in batch["pseudo_mesh"]])
+    assert plain(exact, batch, 0)["pseudo_mesh_l1"].value > 0.05
+    assert aligned(exact, batch, 0)["pseudo_mesh_l1"].value < 1e-4  # the same hand, turned, moved and smaller
+    noisy = aligned(free, batch, 0)["pseudo_mesh_l1"].value
+    halved = aligned(dict(free, mesh=[0.5 * level for level in free["mesh"]]), batch, 0)["pseudo_mesh_l1"].value
+    assert noisy > 1e-3 and torch.isclose(noisy, halved, rtol=1e-4)  # scaling the prediction changes nothing
+    noisy.backward()
+    assert free["mesh"][0].grad.abs().sum() > 0

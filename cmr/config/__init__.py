@@ -117,6 +117,10 @@ _C.LOSS.SELF.MIN_CONFIDENCE = 0.2
 #: LOSS.JOINT_3D > 0) against the pseudo-labels of photo folders (``DATA.PHOTOS.PSEUDO_LABELS``),
 #: relative to real labels' 1; applied from the first step (no warm-up).
 _C.LOSS.SELF.PSEUDO = 0.5
+#: Compare each prediction with its pseudo-label up to a similarity (rotation, translation, scale;
+#: cmr.models.mixed_losses.mapped_onto): the pseudo-label then supervises articulation and shape
+#: only, not the global rotation and size it takes from the detector's 3-D keypoints.
+_C.LOSS.SELF.PSEUDO_ALIGN = False
 
 
 # ------------------------------------------------------------------ data

@@ -5,7 +5,9 @@ Each term is the mean over the samples it applies to, and enters the total as
 
 * samples with a mesh (FreiHAND-layout sets): CMR's terms (:func:`cmr.models.losses.weighted_terms`);
 * samples with a pseudo-label (photo folders with ``DATA.PHOTOS.PSEUDO_LABELS``): CMR's mesh
-  terms against it (``pseudo_*``), weighted by ``LOSS.SELF.PSEUDO``;
+  terms against it (``pseudo_*``), weighted by ``LOSS.SELF.PSEUDO``; with ``LOSS.SELF.PSEUDO_ALIGN``
+  the predicted meshes are first mapped onto the pseudo-labels by the similarity that fits them
+  best (:func:`mapped_onto`), so only articulation and shape are supervised;
 * samples with detected keypoints (photo folders): S2HAND's terms and the mesh priors
   (:mod:`cmr.models.self_supervision`) and the silhouette consistency;
 * samples with a depth map: the depth term; with the colour head, every sample: the photometric
@@ -24,6 +26,7 @@ from torch import Tensor
 
 from cmr.data.targets import MESH_SCALE
 from cmr.geometry.camera import project_points
+from cmr.geometry.rotations import rigid_alignment
 from cmr.models import render_losses as render
 from cmr.models import self_supervision as ssl
 from cmr.models.losses import weighted_terms
@@ -64,6 +67,24 @@ def batch_rows(batch: dict, key: str, batch_size: int, device) -> Tensor | None:
     return rows[key].to(device) if rows is not None else torch.arange(batch_size, device=device)
 
 
+def mapped_onto(outputs: dict, targets: dict) -> dict:
+    """``outputs`` with every level of its mesh mapped onto ``targets['mesh']`` by the similarity
+    (rotation, translation, scale) that best maps the finest predicted level onto the finest
+    target, found without gradient: the mesh terms then compare articulation and shape, not the
+    global rotation, position or size, and scaling a prediction changes nothing.
+
+    outputs['mesh'], targets['mesh']: lists of (k, N_l, 3), finest first, in correspondence."""
+    predicted, finest = outputs["mesh"][0], targets["mesh"][0]
+    with torch.no_grad():
+        rotation, _ = rigid_alignment(predicted, finest)
+        predicted_centre, target_centre = predicted.mean(1, keepdim=True), finest.mean(1, keepdim=True)
+        turned = (predicted - predicted_centre) @ rotation.transpose(1, 2)
+        scale = (turned * (finest - target_centre)).sum((1, 2)) / turned.pow(2).sum((1, 2)).clamp_min(1e-12)
+    mapped = [scale[:, None, None] * ((level - predicted_centre) @ rotation.transpose(1, 2)) + target_centre
+              for level in outputs["mesh"]]
+    return dict(outputs, mesh=mapped)
+
+
 class MixedLoss:
     """Callable ``(outputs, batch, step) -> {name: Term}``; see the module docstring.
 
@@ -93,7 +114,8 @@ class MixedLoss:
         pseudo = batch_rows(batch, "pseudo_mesh", size, device)
         if pseudo is not None:
             targets = {"mesh": batch["pseudo_mesh"], "xyz": batch["pseudo_xyz"]}
-            terms.update(self._label_terms(outputs, pseudo, targets, size, float(self.self_cfg.PSEUDO), "pseudo_"))
+            terms.update(self._label_terms(outputs, pseudo, targets, size, float(self.self_cfg.PSEUDO), "pseudo_",
+                                           bool(self.self_cfg.PSEUDO_ALIGN)))
         photos = batch_rows(batch, "keypoints", size, device)
         if photos is not None:
             K = batch["K"].index_select(0, photos)
@@ -104,10 +126,13 @@ class MixedLoss:
         return terms
 
     def _label_terms(self, outputs: dict, rows: Tensor, targets: dict, size: int, scale: float = 1.0,
-                     prefix: str = "") -> dict[str, Term]:
-        """CMR's terms of the batch ``rows`` against their ``targets``, weights times ``scale``."""
+                     prefix: str = "", aligned: bool = False) -> dict[str, Term]:
+        """CMR's terms of the batch ``rows`` against their ``targets``, weights times ``scale``;
+        ``aligned``: on the predictions :func:`mapped_onto` the targets."""
+        chosen = select(outputs, rows)
+        chosen = mapped_onto(chosen, targets) if aligned else chosen
         return {prefix + name: Term(value, scale * float(weight), share=len(rows) / size)
-                for name, (value, weight) in weighted_terms(select(outputs, rows), targets, self.cfg, self.faces,
+                for name, (value, weight) in weighted_terms(chosen, targets, self.cfg, self.faces,
                                                             self.regressor).items()}
 
     def _self_term(self, name: str, values: Tensor, step: int, share: float) -> Term:

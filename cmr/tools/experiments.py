@@ -164,6 +164,7 @@ def run_selfsup() -> dict:
         "+ self-supervision on 1,000 unlabelled": "ssl_lite_mixed",
         "+ the same with pseudo-labels": "ssl_lite_pseudo",
         "+ pseudo-labels and mesh priors only": "ssl_lite_pseudo_only",
+        "+ the same, pseudo-labels aligned": "ssl_lite_pseudo_aligned",
     }, "\nThe lite CMR-G; synthetic evaluation split (500 images), network + registration.\n"
        f"Pseudo-labels of the unlabelled images against their truth: {synthetic_pseudo_label_error()}.\n")
 
