@@ -7,7 +7,8 @@ when done), evaluates them and writes ``out/experiments/<NAME>/results.json``, `
 
 * ``selfsup``: the lite CMR-G with 3-D labels on a small synthetic subset, then more of the same
   against the same plus self-supervision on other synthetic images with detected keypoints,
-  without and with their pseudo-labels (the open hand model fitted to each detection); synthetic evaluation split (PA-MPJPE, PA-MPVPE, camera-space MPJPE, F@15).
+  without and with their pseudo-labels (the open hand model fitted to each detection; alone,
+  and compared up to a similarity), two arms again with another seed; synthetic evaluation split (PA-MPJPE, PA-MPVPE, camera-space MPJPE, F@15).
 * ``real``: the compact model trained on renders alone (``cmr/assets/compact_synth.pt``) before
   and after self-supervised fine-tuning on the real unlabelled photos (and, as a control, after
   the same synthetic samples alone), on Ge's real crops (``../shared/data/ge_real_dev``).
@@ -165,6 +166,8 @@ def run_selfsup() -> dict:
         "+ the same with pseudo-labels": "ssl_lite_pseudo",
         "+ pseudo-labels and mesh priors only": "ssl_lite_pseudo_only",
         "+ the same, pseudo-labels aligned": "ssl_lite_pseudo_aligned",
+        "+ more of the same, seed 1": "ssl_lite_more_seed1",
+        "+ pseudo-labels aligned, seed 1": "ssl_lite_pseudo_aligned_seed1",
     }, "\nThe lite CMR-G; synthetic evaluation split (500 images), network + registration.\n"
        f"Pseudo-labels of the unlabelled images against their truth: {synthetic_pseudo_label_error()}.\n")
 
