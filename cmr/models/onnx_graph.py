@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -162,6 +163,51 @@ def export_onnx(model: nn.Module, joint_regressor, input_size: int, path: str | 
         torch.onnx.export(network, (example,), str(path), dynamo=False, opset_version=opset,
                           input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES), dynamic_axes=dynamic)
     return path
+
+
+#: int8 quantisation modes of :func:`quantize_graph`.
+INT8_MODES = ("dynamic", "static")
+
+
+class _Calibration:
+    """onnxruntime's calibration reader over (N, 3, S, S) images, one image per call."""
+
+    def __init__(self, images: Tensor) -> None:
+        self.batches = iter([{INPUT_NAME: image[None].numpy().astype(np.float32)} for image in images.cpu()])
+
+    def get_next(self) -> dict | None:
+        return next(self.batches, None)
+
+
+def quantize_graph(graph: str | os.PathLike, destination: str | os.PathLike, mode: str,
+                   calibration: Tensor | None = None) -> Path:
+    """Write an int8 copy of an exported graph (:func:`export_onnx`) with onnxruntime's quantiser.
+
+    ``dynamic``: weights of the matrix products and convolutions int8, activations quantised at
+    run time. ``static``: the convolutions only (most of the arithmetic; the mesh decoder and the
+    output decoding stay float32), weights int8 per output channel, input activations uint8 with
+    ranges calibrated (min-max) on ``calibration`` (N, 3, S, S) normalised crops, in QDQ form.
+    Returns the path written.
+    """
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+    if mode not in INT8_MODES:
+        raise ValueError(f"unknown int8 mode {mode!r}; choose one of {INT8_MODES}")
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    logging.disable(logging.WARNING)  # the quantiser logs its advice to pre-process the graph at every call
+    try:
+        if mode == "dynamic":
+            quantize_dynamic(str(graph), str(destination), weight_type=QuantType.QInt8)
+            return destination
+        if calibration is None or len(calibration) == 0:
+            raise ValueError("static int8 quantisation needs calibration images (N, 3, S, S), N >= 1")
+        quantize_static(str(graph), str(destination), _Calibration(calibration), quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=["Conv"], per_channel=True, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8)
+    finally:
+        logging.disable(logging.NOTSET)
+    return destination
 
 
 class OnnxNetwork:

@@ -75,32 +75,34 @@ def train_once(name: str) -> Path:
     return last
 
 
-def synth_scores(checkpoint: str | Path, exp_name: str, columns: dict[str, str] = SYNTH_COLUMNS) -> dict:
+def synth_scores(checkpoint: str | Path, exp_name: str, columns: dict[str, str] = SYNTH_COLUMNS,
+                 overrides: tuple[str, ...] = ()) -> dict:
     """Official FreiHAND scores of a checkpoint on the synthetic evaluation split, ``columns``
-    (FreiHAND name -> title) only, means in mm (cm -> mm)."""
+    (FreiHAND name -> title) only, means in mm (cm -> mm); ``overrides``: more KEY VALUE pairs
+    for the run's configuration (e.g. DEMO.BACKEND onnx)."""
     from cmr.engine.checkpoint import open_run
     from cmr.engine.evaluate import evaluate_model
 
-    loaded = open_run(resolve_path(checkpoint), None, ["EXP_NAME", exp_name, "TEST.NUM_PLOTS", "4"])
+    loaded = open_run(resolve_path(checkpoint), None, ["EXP_NAME", exp_name, "TEST.NUM_PLOTS", "4", *overrides])
     scores = evaluate_model(loaded.cfg, loaded)["scores"]
     return {title: scores[key] * (10.0 if key.endswith("mean3d") else 1.0) for key, title in columns.items()}
 
 
-def ge_stage_scores(checkpoint: str | Path, exp_name: str) -> dict[str, dict]:
+def ge_stage_scores(checkpoint: str | Path, exp_name: str, overrides: tuple[str, ...] = ()) -> dict[str, dict]:
     """Scores of every stage of the demo's pipeline on Ge's real dev crops, :data:`GE_COLUMNS` only
-    (stage name, e.g. 'network' or 'fitted', -> title -> value)."""
+    (stage name, e.g. 'network' or 'fitted', -> title -> value); ``overrides`` as :func:`synth_scores`."""
     from cmr.engine.checkpoint import open_run
     from cmr.engine.ge_eval import evaluate_ge
 
     loaded = open_run(resolve_path(checkpoint), None, ["EXP_NAME", exp_name, "TEST.DATASET", "ge_real",
-                                                       "DATA.ROOT", str(resolve_path(GE_DEV))])
+                                                       "DATA.ROOT", str(resolve_path(GE_DEV)), *overrides])
     return {stage: {title: scores[key] for key, title in GE_COLUMNS.items()}
             for stage, scores in evaluate_ge(loaded.cfg, loaded)["stages"].items()}
 
 
-def ge_scores(checkpoint: str | Path, exp_name: str) -> dict:
+def ge_scores(checkpoint: str | Path, exp_name: str, overrides: tuple[str, ...] = ()) -> dict:
     """Scores of a checkpoint's network on Ge's real dev crops (the demo's pipeline)."""
-    return ge_stage_scores(checkpoint, exp_name)["network"]
+    return ge_stage_scores(checkpoint, exp_name, overrides)["network"]
 
 
 def _cell(value) -> str:
