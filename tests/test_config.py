@@ -54,17 +54,6 @@ def test_the_bundled_experiment_extends_the_compact_model():
     assert bundled.MODEL.OUT_CHANNELS == compact.MODEL.OUT_CHANNELS
 
 
-def test_the_bundled_recipe_chains_its_stages_and_its_control_differs_in_the_alignment_only():
-    from cmr.tools.bundled import CONTROL, STAGE1_EXPORT, STAGES
-
-    first, second, control = (load_cfg(name) for name in (*STAGES, CONTROL))
-    assert second.TRAIN.WEIGHTS == STAGE1_EXPORT and not first.TRAIN.WEIGHTS
-    assert (second.LOSS.SELF.PSEUDO_ALIGN, control.LOSS.SELF.PSEUDO_ALIGN, first.LOSS.SELF.PSEUDO_ALIGN) == (
-        True, False, False)
-    differ = [key for key in ("DATA", "MODEL", "TRAIN") if control[key] != second[key]]
-    assert not differ and control.EXP_NAME != second.EXP_NAME != first.EXP_NAME
-
-
 def test_base_cycles_and_malformed_yaml_name_the_file(tmp_path):
     first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
     first.write_text(f"_BASE_: {second}\n")

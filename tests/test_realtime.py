@@ -54,5 +54,3 @@ def test_the_training_figure_is_drawn_from_the_history(tmp_path):
                for epoch in range(3)]
     training_figure(history, 32, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 10_000
-    training_figure(history, 32, tmp_path / "stages.png", stage_starts=(2,))  # a second run from epoch 2 on
-    assert (tmp_path / "stages.png").read_bytes() != (tmp_path / "curves.png").read_bytes()
