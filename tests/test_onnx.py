@@ -152,3 +152,15 @@ def test_int8_export_needs_a_graph_and_calibration_crops(tmp_path, calibration_r
     assert main(["export", str(BUNDLED), "--onnx", str(tmp_path / "m.onnx"), "--int8", "static",
                  "--calibration-root", str(tmp_path / "nowhere")]) == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_the_onnx_benchmark_times_every_backend_on_the_sets_crops(calibration_root, tmp_path, capsys):
+    from cmr.bench.onnx import export_graphs, time_backends
+
+    loaded = open_run(BUNDLED, None, ["DEVICE", "cpu", "DATA.ROOT", str(calibration_root)])
+    graphs = export_graphs(loaded, tmp_path, int8=True)
+    assert list(graphs) == ["onnxruntime", "onnxruntime int8 dynamic", "onnxruntime int8 static"]
+    time_backends(loaded, "compact", graphs, [2], iterations=1, threads=1)
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| compact | 2 |")]
+    assert [row.split(" | ")[2] for row in rows] == ["torch eager", *graphs]
+    assert all(float(row.split(" | ")[3]) > 0 for row in rows)
