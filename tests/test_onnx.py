@@ -124,13 +124,16 @@ def calibration_root(tmp_path_factory):
 
 
 @pytest.mark.parametrize("mode", ["dynamic", "static"])
-def test_int8_graphs_are_quantised_and_stay_near_the_float_graph(bundled_export, calibration_root, mode):
+def test_int8_graphs_are_quantised_and_stay_near_the_float_graph(bundled_export, calibration_root, mode, tmp_path):
     from cmr.data.freihand import dataset_from_config
+    from cmr.engine.export import int8_path
 
-    loaded, network, _, path = bundled_export
+    loaded, network, _, _ = bundled_export
+    path = tmp_path / "compact.onnx"
     assert main(["export", str(BUNDLED), "--onnx", str(path), "--int8", mode, "--calibration", "6",
                  "--calibration-root", str(calibration_root)]) == 0
-    quantised = path.with_name(f"{path.stem}_int8.onnx")
+    quantised = int8_path(path)
+    assert quantised.is_file() and quantised.name == "compact_int8.onnx"
     operators = {node.op_type for node in onnx.load(str(quantised)).graph.node}
     assert ("DynamicQuantizeLinear" if mode == "dynamic" else "QuantizeLinear") in operators, operators
     cfg = loaded.cfg.clone()
@@ -151,7 +154,14 @@ def test_int8_export_needs_a_graph_and_calibration_crops(tmp_path, calibration_r
     assert "at least 1 crop" in capsys.readouterr().err
     assert main(["export", str(BUNDLED), "--onnx", str(tmp_path / "m.onnx"), "--int8", "static",
                  "--calibration-root", str(tmp_path / "nowhere")]) == 2
-    assert "nowhere" in capsys.readouterr().err
+    assert "nowhere" in capsys.readouterr().err and not (tmp_path / "m.onnx").exists()
+
+
+def test_a_relative_calibration_root_is_read_from_the_working_directory(calibration_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(calibration_root.parent)
+    assert main(["export", str(BUNDLED), "--onnx", str(tmp_path / "m.onnx"), "--int8", "static", "--calibration", "2",
+                 "--calibration-root", calibration_root.name]) == 0
+    assert (tmp_path / "m_int8.onnx").is_file()
 
 
 def test_the_onnx_benchmark_times_every_backend_on_the_sets_crops(calibration_root, tmp_path, capsys):
@@ -164,3 +174,11 @@ def test_the_onnx_benchmark_times_every_backend_on_the_sets_crops(calibration_ro
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| compact | 2 |")]
     assert [row.split(" | ")[2] for row in rows] == ["torch eager", *graphs]
     assert all(float(row.split(" | ")[3]) > 0 for row in rows)
+
+
+def test_without_a_training_split_the_benchmark_leaves_out_the_static_graph(tmp_path, capsys):
+    from cmr.bench.onnx import export_graphs
+
+    loaded = open_run(BUNDLED, None, ["DEVICE", "cpu", "DATA.ROOT", str(tmp_path / "no_set")])
+    assert list(export_graphs(loaded, tmp_path, int8=True)) == ["onnxruntime", "onnxruntime int8 dynamic"]
+    assert "int8 static left out" in capsys.readouterr().out

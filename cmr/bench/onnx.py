@@ -67,17 +67,23 @@ def _inputs(loaded, count: int):
 
 
 def export_graphs(loaded, folder: Path, int8: bool) -> dict[str, Path]:
-    """The checkpoint's graph in ``folder`` (backend name -> .onnx file), and its int8 copies."""
+    """The checkpoint's graph in ``folder`` (backend name -> .onnx file), and its int8 copies (the
+    static one only when ``DATA.ROOT`` has a training split to calibrate on)."""
     from cmr.engine.export import CALIBRATION_CROPS, calibration_crops
+    from cmr.engine.runs import data_root
     from cmr.models.onnx_graph import INT8_MODES, export_onnx, quantize_graph
 
     graph = export_onnx(loaded.model, loaded.template.joint_regressor, loaded.cfg.MODEL.INPUT_SIZE,
                         folder / "model.onnx")
     graphs = {"onnxruntime": graph}
-    if int8:
-        crops = calibration_crops(loaded.cfg, loaded.template, CALIBRATION_CROPS)
-        for mode in INT8_MODES:
-            graphs[f"onnxruntime int8 {mode}"] = quantize_graph(graph, folder / f"int8_{mode}.onnx", mode, crops)
+    if not int8:
+        return graphs
+    calibrate = (data_root(loaded.cfg) / "training").is_dir()
+    if not calibrate:
+        print(f"no training split under {data_root(loaded.cfg)} to calibrate on: int8 static left out", flush=True)
+    crops = calibration_crops(loaded.cfg, loaded.template, CALIBRATION_CROPS) if calibrate else None
+    for mode in INT8_MODES if calibrate else ("dynamic",):
+        graphs[f"onnxruntime int8 {mode}"] = quantize_graph(graph, folder / f"int8_{mode}.onnx", mode, crops)
     return graphs
 
 
@@ -108,9 +114,9 @@ def score_backends(checkpoint: Path, graphs: dict[str, Path], threads: int) -> d
     from cmr.config import resolve_path
     from cmr.tools.experiments import GE_COLUMNS, GE_DEV, SYNTH_COLUMNS, ge_scores, synth_scores, table
 
-    backends = {"torch": ("NUM_THREADS", str(threads))}
-    backends.update({name: ("NUM_THREADS", str(threads), "DEMO.BACKEND", "onnx", "DEMO.ONNX", str(graph))
-                     for name, graph in graphs.items()})
+    common = ("DEVICE", "cpu", "NUM_THREADS", str(threads))
+    backends = {"torch": common}
+    backends.update({name: (*common, "DEMO.BACKEND", "onnx", "DEMO.ONNX", str(graph)) for name, graph in graphs.items()})
     rows = {}
     for name, overrides in backends.items():
         exp_name = "bench_onnx_" + name.replace(" ", "_")

@@ -35,9 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def calibration_crops(cfg, template, count: int, root: Path | None = None):
-    """(count, 3, S, S) normalised crops spread evenly over the training split of ``root``
-    (default ``DATA.ROOT``), framed by the crop policy around each image's hand without jitter or
-    colour change: a static int8 graph's calibration set (the evaluation split is left for scoring)."""
+    """(M, 3, S, S) normalised crops, M = min(count, training images), spread evenly over the
+    training split of ``root`` (default ``DATA.ROOT``), framed by the crop policy around each
+    image's hand without jitter or colour change (no depth maps read): a static int8 graph's
+    calibration set (the evaluation split is left for scoring)."""
     import numpy as np
     import torch
 
@@ -45,9 +46,10 @@ def calibration_crops(cfg, template, count: int, root: Path | None = None):
 
     if count < 1:
         raise ValueError(f"--calibration must be at least 1 crop, got {count}")
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.DATA.DEPTH = False
     if root is not None:
-        cfg = cfg.clone()
-        cfg.defrost()
         cfg.DATA.ROOT = str(root)
     dataset = dataset_from_config(cfg, "training", template, ground_truth=False)
     picks = np.unique(np.linspace(0, len(dataset) - 1, count).round().astype(int))
@@ -65,18 +67,22 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("nothing to write: give a destination checkpoint and/or --onnx OUT.onnx")
     if args.int8 and args.onnx is None:
         raise ValueError("--int8 quantises the ONNX graph: give --onnx OUT.onnx too")
+    loaded = crops = None
+    if args.onnx is not None:  # load (and calibrate) first: a bad calibration set stops before anything is written
+        from cmr.engine.checkpoint import open_run
+
+        loaded = open_run(args.source.absolute(), None, ["DEVICE", "cpu"])
+        if args.int8 == "static":
+            root = args.calibration_root.expanduser().absolute() if args.calibration_root else None
+            crops = calibration_crops(loaded.cfg, loaded.template, args.calibration, root)
     written = []
     if args.destination is not None:
         from cmr.engine.checkpoint import export_checkpoint
 
         written.append(export_checkpoint(args.source.absolute(), args.destination.absolute(), half=not args.float32))
-    if args.onnx is not None:
-        from cmr.engine.checkpoint import open_run
+    if loaded is not None:
         from cmr.models.onnx_graph import export_onnx, quantize_graph
 
-        loaded = open_run(args.source.absolute(), None, ["DEVICE", "cpu"])
-        crops = (calibration_crops(loaded.cfg, loaded.template, args.calibration, args.calibration_root)
-                 if args.int8 == "static" else None)  # before the graph is written: a bad calibration set stops here
         written.append(export_onnx(loaded.model, loaded.template.joint_regressor, loaded.cfg.MODEL.INPUT_SIZE,
                                    args.onnx.absolute()))
         if args.int8:

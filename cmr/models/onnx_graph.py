@@ -183,8 +183,8 @@ def quantize_graph(graph: str | os.PathLike, destination: str | os.PathLike, mod
                    calibration: Tensor | None = None) -> Path:
     """Write an int8 copy of an exported graph (:func:`export_onnx`) with onnxruntime's quantiser.
 
-    ``dynamic``: weights of the matrix products and convolutions int8, activations quantised at
-    run time. ``static``: the convolutions only (most of the arithmetic; the mesh decoder and the
+    ``dynamic``: the weights of the MatMul and Conv operators int8, their activations quantised
+    at run time (Gemm, the fully connected layers on (B, D), stays float32). ``static``: the convolutions only (most of the arithmetic; the mesh decoder and the
     output decoding stay float32), weights int8 per output channel, input activations uint8 with
     ranges calibrated (min-max) on ``calibration`` (N, 3, S, S) normalised crops, in QDQ form.
     Returns the path written.
@@ -195,7 +195,8 @@ def quantize_graph(graph: str | os.PathLike, destination: str | os.PathLike, mod
         raise ValueError(f"unknown int8 mode {mode!r}; choose one of {INT8_MODES}")
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    logging.disable(logging.WARNING)  # the quantiser logs its advice to pre-process the graph at every call
+    disabled = logging.root.manager.disable
+    logging.disable(max(disabled, logging.WARNING))  # the quantiser logs its advice to pre-process at every call
     try:
         if mode == "dynamic":
             quantize_dynamic(str(graph), str(destination), weight_type=QuantType.QInt8)
@@ -206,7 +207,7 @@ def quantize_graph(graph: str | os.PathLike, destination: str | os.PathLike, mod
                         op_types_to_quantize=["Conv"], per_channel=True, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8)
     finally:
-        logging.disable(logging.NOTSET)
+        logging.disable(disabled)
     return destination
 
 

@@ -29,7 +29,7 @@ when done), evaluates them and writes ``out/experiments/<NAME>/results.json``, `
   pseudo-labels compared as they are against up to a similarity; synthetic evaluation split and
   Ge's real dev crops.
 
-``all`` runs the seven in this order. ``bundled`` (:mod:`cmr.tools.bundled`) trains, exports and
+``all`` runs the seven, in the order selfsup, depth, real, texture, speed, pseudo, finetune. ``bundled`` (:mod:`cmr.tools.bundled`) trains, exports and
 scores the bundled default from its recipe. Sizes fit 2 CPU cores (about 3 hours in all).
 """
 
