@@ -251,3 +251,21 @@ def test_contact_sheet_writes_a_grid(root, tmp_path):
     assert main(["sheet", "--root", str(root), "--count", "4", "--input-size", "64", "--out", str(out)]) == 0
     sheet = cv2.imread(str(out))
     assert sheet.shape == (2 * 64 + 2, 2 * 64 + 2, 3) and sheet.std() > 10
+
+
+def test_contact_sheet_puts_real_photos_below_plain_crops(root, tmp_path):
+    import cv2
+
+    from cmr.cli import main
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for k in range(3):  # wide photos: their centred squares are shown
+        cv2.imwrite(str(photos / f"{k}.jpg"), np.full((40, 60, 3), 60 * k + 20, np.uint8))
+    out = tmp_path / "sheet.png"
+    assert main(["sheet", "--root", str(root), "--count", "4", "--input-size", "64", "--plain", "--real", str(photos),
+                 "--out", str(out)]) == 0
+    sheet = cv2.imread(str(out))
+    assert sheet.shape == (2 * (2 * 64 + 2) + 8, 2 * 64 + 2, 3)
+    assert abs(int(sheet[2 * 64 + 2 + 8 + 32, 32, 0]) - 20) <= 2  # the first photo, top left below the gap
+    assert main(["sheet", "--root", str(root), "--real", str(tmp_path / "none"), "--out", str(out)]) == 2

@@ -78,6 +78,16 @@ def sample_tile(sample: dict, faces: np.ndarray | None) -> np.ndarray:
     return tile
 
 
+def photo_tile(image: np.ndarray, size: int) -> np.ndarray:
+    """An (H, W, 3) uint8 RGB photo as a (size, size, 3) tile: its centred square, resized."""
+    height, width = image.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = image[top:top + side, left:left + side]
+    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    return cv2.resize(square, (size, size), interpolation=interpolation)
+
+
 def contact_sheet(tiles: list[np.ndarray], columns: int) -> np.ndarray:
     """Arrange equal (S, S, 3) tiles in a grid with 2-px gaps; returns uint8 RGB."""
     size, gap = tiles[0].shape[0], 2
