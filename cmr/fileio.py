@@ -140,6 +140,11 @@ def read_image(path: str | os.PathLike, flags: int = cv2.IMREAD_COLOR, what: str
     return image
 
 
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """The files of ``folder`` (not its subfolders) with an :data:`IMAGE_SUFFIXES` suffix, sorted."""
+    return sorted(path for path in Path(folder).iterdir() if path.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """(H, W, 3) uint8 RGB pixels of an image file (errors as :func:`read_image`)."""
     return cv2.cvtColor(read_image(path), cv2.COLOR_BGR2RGB)

@@ -44,7 +44,7 @@ from cmr.data import targets
 from cmr.data.augment import SampleRandomness, normalise_image, photometric_distort
 from cmr.data.freihand import to_tensors, read_depth
 from cmr.data.intrinsics import image_id, read_intrinsics
-from cmr.fileio import IMAGE_SUFFIXES, read_rgb
+from cmr.fileio import image_files, read_rgb
 from cmr.geometry import crop as crops
 from cmr.geometry.camera import mirror_intrinsics
 from cmr.geometry.crop import KEYPOINT_TO_HAND_EXTENT, CropJitter, CropPolicy
@@ -116,7 +116,7 @@ def find_hands(folder: Path, detections: Path, depth: Path | None, min_score: fl
     if not folder.is_dir():
         raise FileNotFoundError(f"photo folder not found: {folder}")
     hands, recorded = [], 0
-    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+    for path in image_files(folder):
         record_path = detections / f"{image_id(path)}_hands.json"
         if not record_path.is_file():
             continue

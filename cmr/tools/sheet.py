@@ -24,7 +24,7 @@ from cmr.config import load_cfg
 from cmr.data.freihand import dataset_from_config
 from cmr.engine.command import add_config_arguments, flag_overrides
 from cmr.data.augment import denormalise_image
-from cmr.fileio import IMAGE_SUFFIXES, atomic_write_bytes, read_rgb, writable_folder
+from cmr.fileio import IMAGE_SUFFIXES, atomic_write_bytes, image_files, read_rgb, writable_folder
 from cmr.models.build import load_template
 from cmr.vis.contact_sheet import contact_sheet, photo_tile, sample_tile
 
@@ -59,8 +59,7 @@ REAL_GAP_PX = 8
 def real_photos(folder: Path, count: int) -> list[np.ndarray]:
     """``count`` (H, W, 3) uint8 RGB photos evenly spread over the sorted images of ``folder``
     (all of them when it holds fewer)."""
-    paths = sorted(path for path in Path(folder).iterdir() if path.suffix.lower() in IMAGE_SUFFIXES) \
-        if Path(folder).is_dir() else []
+    paths = image_files(folder) if Path(folder).is_dir() else []
     if not paths:
         raise FileNotFoundError(f"--real {folder}: no images there (expected {', '.join(IMAGE_SUFFIXES)})")
     picks = np.unique(np.linspace(0, len(paths) - 1, count).round().astype(int))
