@@ -42,7 +42,15 @@ import numpy as np
 
 from cmr import REPO_ROOT
 from cmr.config import get_cfg, load_cfg
-from cmr.data.synth_appearance import draw_forearm, finish_image, sample_background, sample_skin_tone
+from cmr.data.synth_appearance import (
+    GAMMA,
+    arm_colours,
+    finish_image,
+    sample_background,
+    sample_light,
+    sample_skin_tone,
+)
+from cmr.data.synth_render import rasterize_arms, render_context
 from cmr.detection import DetectorConfig, HandDetector
 from cmr.fileio import read_rgb
 from cmr.geometry.camera import intrinsics_from_fov, project_points
@@ -185,6 +193,7 @@ def forearm_images(count: int, size: int = NEGATIVE_SIZE, seed: int = 0) -> dict
     """The generator's forearm (wrist 0.5 m away near the optical axis) with no hand at its end."""
     images = {}
     K = intrinsics_from_fov(size, size, FOV_DEG)
+    context = render_context()
     for index in range(count):
         rng = np.random.default_rng([seed, 1, index])
         canvas = sample_background(rng, size)
@@ -192,7 +201,11 @@ def forearm_images(count: int, size: int = NEGATIVE_SIZE, seed: int = 0) -> dict
         rotation = np.array([[np.cos(angle), -np.sin(angle), 0.0], [np.sin(angle), np.cos(angle), 0.0],
                              [0.0, 0.0, 1.0]])
         wrist = np.array([0.02 * rng.standard_normal(), 0.02 * rng.standard_normal(), 0.5])
-        draw_forearm(rng, canvas, wrist, rotation, K, sample_skin_tone(rng) * 0.8)
+        hand = context.rest_vertices @ rotation.T + wrist  # placed only to seat the arm on its wrist
+        arm = rasterize_arms(rng, context, hand[None], rotation[None], K[None], size)[0]
+        if arm is not None:
+            canvas[arm.mask] = arm_colours(rng, arm.normals, arm.along, 0.8 * sample_skin_tone(rng) ** GAMMA,
+                                           sample_light(rng))
         images[f"forearm {index}"] = finish_image(rng, canvas)
     return images
 

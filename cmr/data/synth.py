@@ -71,7 +71,8 @@ def _render_task(task: ChunkTask) -> int:
     """Render and write the files of a chunk's unfinished annotations; returns RGB images written."""
     context, settings = render_context(), task.settings
     layout = FreiHANDLayout(task.root)
-    vertices, pixels = rasterize_chunk(context, task.params, settings.image_size)
+    vertices, pixels = rasterize_chunk(context, task.params, settings.image_size,
+                                       chunk_rng(settings.seed, task.split, task.chunk, stream=2))
     tone_rng = chunk_rng(settings.seed, task.split, task.chunk, stream=1)
     tones = [sample_skin_tone(tone_rng) for _ in pixels]
     written = 0

@@ -1,4 +1,4 @@
-"""Appearance of synthetic samples: skin, light, backgrounds, forearm, occluders, camera effects.
+"""Appearance of synthetic samples: skin, light, backgrounds, forearm colours, occluders, camera effects.
 
 Images are float32 (H, W, 3) RGB in [0, 1] (display, i.e. sRGB, values) until
 :func:`finish_image` turns them into uint8. Shading happens in linear RGB. Every function takes
@@ -11,8 +11,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-
-from cmr.geometry.camera import project_points
 
 #: Display gamma between linear shading and sRGB-like values.
 GAMMA = 2.2
@@ -113,12 +111,13 @@ def sample_light(rng: np.random.Generator) -> Light:
                  float(rng.uniform(0.0, 0.5)), float(rng.uniform(0.0, 0.12)), float(rng.uniform(8.0, 30.0)))
 
 
-def shade(albedo: np.ndarray, normals: np.ndarray, light: Light) -> np.ndarray:
+def shade(albedo: np.ndarray, normals: np.ndarray, light: Light, gloss: np.ndarray | None = None) -> np.ndarray:
     """Wrapped Lambert from every light, hemisphere ambient, a Blinn-Phong highlight from the
     key light; sRGB in [0, 1].
 
     Args:
         albedo: (P, 3) linear albedo; normals: (P, 3) unit normals, camera space.
+        gloss: (P,) multiplier of the highlight (nails are glossier than skin); None: 1.
     Returns:
         (P, 3) float32 display colour.
     """
@@ -128,6 +127,8 @@ def shade(albedo: np.ndarray, normals: np.ndarray, light: Light) -> np.ndarray:
     ambient = light.ground + upward * (light.sky - light.ground)
     halfway = _unit(light.directions[0] + np.array([0.0, 0.0, -1.0]))
     highlight = light.specular * np.clip(normals @ halfway, 0.0, None)[:, None] ** light.shininess
+    if gloss is not None:
+        highlight = highlight * gloss[:, None]
     linear = albedo * (ambient + diffuse) + highlight * light.colours[0]
     return np.clip(linear, 0.0, 1.0).astype(np.float32) ** (1.0 / GAMMA)
 
@@ -256,55 +257,20 @@ def sample_background(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(background, 0.0, 1.0)
 
 
-def _tube_layer(size: int, start: np.ndarray, end: np.ndarray, widths: tuple[float, float]
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Coverage (H, W) float32 of a tapered 2D tube and its cylindrical shading in [0.6, 1]."""
-    direction = end - start
-    length = max(float(np.linalg.norm(direction)), 1e-6)
-    direction = direction / length
-    normal = np.array([-direction[1], direction[0]])
-    corners = np.stack([start + widths[0] * normal, end + widths[1] * normal,
-                        end - widths[1] * normal, start - widths[0] * normal])
-    layer = np.zeros((size, size), dtype=np.float32)
-    cv2.fillConvexPoly(layer, np.round(corners * 16).astype(np.int32), 1.0, cv2.LINE_8, shift=4)
-    u, v = _grid(size)
-    along = np.clip(((u - start[0]) * direction[0] + (v - start[1]) * direction[1]) / length, 0.0, 1.0)
-    across = ((u - start[0]) * normal[0] + (v - start[1]) * normal[1]) / (widths[0] + along * (widths[1] - widths[0]))
-    return layer, (0.6 + 0.4 * np.sqrt(np.clip(1.0 - across**2, 0.0, 1.0))).astype(np.float32)
-
-
-def draw_forearm(rng: np.random.Generator, canvas: np.ndarray, wrist: np.ndarray, rotation: np.ndarray,
-                 K: np.ndarray, skin: np.ndarray) -> None:
-    """Paint a forearm (and sometimes a sleeve) leaving the wrist, onto ``canvas`` in place.
+def arm_colours(rng: np.random.Generator, normals: np.ndarray, along: np.ndarray, skin: np.ndarray,
+                light: Light) -> np.ndarray:
+    """(P, 3) display colours of a forearm's pixels: skin near the wrist, sometimes a sleeve
+    from some distance along the arm, shaded by the hand's lights.
 
     Args:
-        canvas: (H, W, 3) background the hand is later composited over.
-        wrist: (3,) wrist keypoint, camera space, metres.
-        rotation: (3, 3) global rotation of the hand (rest frame to camera).
-        K: (3, 3) intrinsics; skin: (3,) typical shaded colour of the hand (sRGB), which the
-            arm takes on its lit side, darker towards its silhouette.
+        normals: (P, 3) unit camera-space normals; along: (P,) distance from the wrist, metres.
+        skin: (3,) linear albedo typical of the hand (the arm's back is a little darker).
     """
-    axis = rotation @ np.array([0.0, -1.0, 0.0])  # the forearm continues the rest frame's -y
-    if axis[2] < -0.6:  # pointing at the camera: it would hide the hand
-        return
-    length = 0.3
-    if wrist[2] + length * axis[2] < 0.15:
-        length = (0.15 - wrist[2]) / axis[2]
-    start, end = project_points(np.stack([wrist, wrist + length * axis]), K)
-    focal = K[0, 0]
-    radii = np.array([0.026, 0.036]) * rng.uniform(0.85, 1.15)
-    widths = (focal * radii[0] / wrist[2], focal * radii[1] / (wrist[2] + length * axis[2]))
-    start = start - 0.15 * (end - start) / max(float(np.linalg.norm(end - start)), 1e-6) * widths[0]
-    layer, shading = _tube_layer(canvas.shape[0], start, end, widths)
-    colour = skin * (shading[..., None] / 0.85)
-    if rng.random() < 0.5:  # a sleeve from some distance along the arm
-        cut = rng.uniform(0.15, 0.7)
-        sleeve, _ = _tube_layer(canvas.shape[0], start + cut * (end - start), end,
-                                (widths[0] * 1.3 + cut * (widths[1] - widths[0]), widths[1] * 1.35))
-        cloth = _random_colour(rng) * float(np.mean(skin) / 0.6) * shading[..., None]
-        colour = _blend(sleeve, colour, cloth)
-        layer = np.maximum(layer, sleeve)
-    canvas[:] = _blend(layer, canvas, colour)
+    albedo = np.tile(skin * rng.uniform(0.88, 1.0), (len(normals), 1))
+    if rng.random() < 0.5:  # a sleeve
+        cloth = _random_colour(rng).astype(np.float64) ** GAMMA
+        albedo[along > rng.uniform(0.03, 0.2)] = cloth
+    return shade(albedo, normals, light)
 
 
 def draw_occluder(rng: np.random.Generator, image: np.ndarray, hand_mask: np.ndarray) -> None:

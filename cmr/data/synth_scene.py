@@ -14,14 +14,17 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from cmr.geometry.camera import project_points
-from cmr.hand import POSE_KINDS, HandModel, sample_poses
+from cmr.hand import HandModel, sample_poses
+from cmr.hand.poses import ALL_POSE_KINDS
 
 #: Annotations per chunk: the unit of parameter sampling, rendering and resuming.
 CHUNK_SIZE = 32
 #: Ids of the two splits in every seed sequence.
 SPLIT_IDS = {"training": 0, "evaluation": 1}
-#: Probability of each entry of ``POSE_KINDS`` ('random' spans the whole pose space).
-POSE_KIND_WEIGHTS = {"fist": 0.1, "pinch": 0.12, "point": 0.12, "open": 0.14, "grasp": 0.12, "random": 0.4}
+#: Probability of each entry of ``ALL_POSE_KINDS`` ('random' spans the whole pose space; 'count'
+#: and 'mix' are counting shapes and blends between the posed kinds).
+POSE_KIND_WEIGHTS = {"fist": 0.08, "pinch": 0.1, "point": 0.1, "open": 0.1, "grasp": 0.1, "random": 0.3,
+                     "count": 0.14, "mix": 0.08}
 #: Shape coefficients are N(0, 1) clipped to this magnitude.
 SHAPE_CLIP = 2.5
 #: Ranges at 224 px (scaled with the image size): focal length, hand box side, hand depth (m).
@@ -91,10 +94,10 @@ def sample_rotations(rng: np.random.Generator, count: int) -> np.ndarray:
 
 def sample_poses_and_shapes(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
     """(count, 16, 3) float32 poses (joint 0 from :func:`sample_rotations`) and (count, 10) shapes."""
-    kinds = rng.choice(len(POSE_KINDS), size=count, p=[POSE_KIND_WEIGHTS[k] for k in POSE_KINDS])
+    kinds = rng.choice(len(ALL_POSE_KINDS), size=count, p=[POSE_KIND_WEIGHTS[k] for k in ALL_POSE_KINDS])
     generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
     pose = np.zeros((count, 16, 3), dtype=np.float32)
-    for k, kind in enumerate(POSE_KINDS):
+    for k, kind in enumerate(ALL_POSE_KINDS):
         members = np.flatnonzero(kinds == k)
         if len(members):
             pose[members] = sample_poses(kind, len(members), generator=generator).numpy()

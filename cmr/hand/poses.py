@@ -15,6 +15,12 @@ from cmr.hand.conventions import NUM_ARTICULATED_JOINTS
 from cmr.hand.skeleton import DIGIT_JOINTS, JOINT_LIMITS
 
 POSE_KINDS = ("fist", "pinch", "point", "open", "grasp", "random")
+#: Kinds built from the ones above: 'count' (each finger straight or curled on its own, the thumb
+#: out or folded: counting and sign-language hand shapes) and 'mix' (a blend of two posed kinds).
+#: Kept apart because the hand model's own assets are built from ``POSE_KINDS`` alone.
+GESTURE_KINDS = ("count", "mix")
+ALL_POSE_KINDS = POSE_KINDS + GESTURE_KINDS
+_POSED_KINDS = ("fist", "pinch", "point", "open", "grasp")
 FINGER_NAMES = ("index", "middle", "ring", "little")
 
 # Mean (flexion, abduction, twist) in degrees per digit joint for each posed kind.
@@ -88,27 +94,32 @@ def _random_rotation_vectors(num: int, generator: torch.Generator) -> torch.Tens
     return axis * (2.0 * half_angle).unsqueeze(1)
 
 
-def _kind_means(kind: str, num: int, generator: torch.Generator) -> torch.Tensor:
-    """(num, 16, 3) local angles in degrees before jitter."""
+def _uniform(num: int, generator: torch.Generator) -> torch.Tensor:
+    return torch.rand(num, generator=generator, dtype=torch.float64)
+
+
+def _random_means(num: int, generator: torch.Generator) -> torch.Tensor:
+    """(num, 16, 3) degrees: one overall curl shared by the fingers plus a per-finger deviation."""
     angles = torch.zeros(num, NUM_ARTICULATED_JOINTS, 3, dtype=torch.float64)
-    if kind == "random":
-        # One overall curl shared by the fingers plus a per-finger deviation: correlated fingers.
-        overall = torch.rand(num, 1, generator=generator, dtype=torch.float64)
-        for name in FINGER_NAMES:
-            curl = (overall + 0.25 * torch.randn(num, 1, generator=generator, dtype=torch.float64)).clamp(0.0, 1.0)
-            mcp, pip, dip = DIGIT_JOINTS[name]
-            angles[:, mcp, 0] = -15.0 + 100.0 * curl[:, 0]
-            angles[:, pip, 0] = 105.0 * curl[:, 0]
-            angles[:, dip, 0] = 0.7 * 105.0 * curl[:, 0]
-            angles[:, mcp, 1] = _FINGER_SPREAD[name] * (1.0 - curl[:, 0]) + 8.0 * torch.randn(
-                num, generator=generator, dtype=torch.float64
-            )
-        thumb_curl = torch.rand(num, 1, generator=generator, dtype=torch.float64)
-        cmc, mcp, ip = DIGIT_JOINTS["thumb"]
-        angles[:, cmc] = torch.stack([50.0 * thumb_curl[:, 0], -10.0 + 40.0 * torch.rand(num, generator=generator, dtype=torch.float64), 20.0 * thumb_curl[:, 0]], dim=1)
-        angles[:, mcp, 0] = 55.0 * thumb_curl[:, 0]
-        angles[:, ip, 0] = 70.0 * thumb_curl[:, 0]
-        return angles
+    overall = _uniform(num, generator)
+    for name in FINGER_NAMES:
+        curl = (overall + 0.25 * torch.randn(num, generator=generator, dtype=torch.float64)).clamp(0.0, 1.0)
+        mcp, pip, dip = DIGIT_JOINTS[name]
+        angles[:, mcp, 0] = -15.0 + 100.0 * curl
+        angles[:, pip, 0] = 105.0 * curl
+        angles[:, dip, 0] = 0.7 * 105.0 * curl
+        angles[:, mcp, 1] = _FINGER_SPREAD[name] * (1.0 - curl) + 8.0 * torch.randn(num, generator=generator, dtype=torch.float64)
+    thumb_curl = _uniform(num, generator)
+    cmc, mcp, ip = DIGIT_JOINTS["thumb"]
+    angles[:, cmc] = torch.stack([50.0 * thumb_curl, -10.0 + 40.0 * _uniform(num, generator), 20.0 * thumb_curl], dim=1)
+    angles[:, mcp, 0] = 55.0 * thumb_curl
+    angles[:, ip, 0] = 70.0 * thumb_curl
+    return angles
+
+
+def _posed_means(kind: str, num: int) -> torch.Tensor:
+    """(num, 16, 3) degrees: the mean of one posed kind."""
+    angles = torch.zeros(num, NUM_ARTICULATED_JOINTS, 3, dtype=torch.float64)
     for name in FINGER_NAMES:
         for joint, flexion in zip(DIGIT_JOINTS[name], _FINGER_FLEXION[kind][name]):
             angles[:, joint, 0] = flexion
@@ -116,6 +127,41 @@ def _kind_means(kind: str, num: int, generator: torch.Generator) -> torch.Tensor
     for joint, triple in zip(DIGIT_JOINTS["thumb"], _THUMB[kind]):
         angles[:, joint] = torch.tensor(triple, dtype=torch.float64)
     return angles
+
+
+def _count_means(num: int, generator: torch.Generator) -> torch.Tensor:
+    """(num, 16, 3) degrees: every finger straight (spread) or curled into the palm on its own
+    draw, the thumb out to the side or folded over the curled fingers (counting, sign digits)."""
+    straight, curled = _posed_means("open", num), _posed_means("fist", num)
+    angles = curled.clone()
+    for name in FINGER_NAMES + ("thumb",):
+        joints = list(DIGIT_JOINTS[name])
+        out = (_uniform(num, generator) < 0.5)[:, None, None]
+        angles[:, joints] = torch.where(out, straight[:, joints], curled[:, joints])
+    thumb = list(DIGIT_JOINTS["thumb"])
+    angles[:, thumb[0], 1] += 25.0 * _uniform(num, generator) * (angles[:, thumb[1], 0] == 0.0)  # thumb out: abducted
+    return angles
+
+
+def _mix_means(num: int, generator: torch.Generator) -> torch.Tensor:
+    """(num, 16, 3) degrees: a random blend of two posed kinds' means (poses between the kinds)."""
+    means = torch.stack([_posed_means(kind, num) for kind in _POSED_KINDS])  # (kinds, num, 16, 3)
+    first = torch.randint(len(_POSED_KINDS), (num,), generator=generator)
+    second = torch.randint(len(_POSED_KINDS), (num,), generator=generator)
+    weight = _uniform(num, generator)[:, None, None]
+    rows = torch.arange(num)
+    return means[first, rows] + weight * (means[second, rows] - means[first, rows])
+
+
+def _kind_means(kind: str, num: int, generator: torch.Generator) -> torch.Tensor:
+    """(num, 16, 3) local angles in degrees before jitter."""
+    if kind == "random":
+        return _random_means(num, generator)
+    if kind == "count":
+        return _count_means(num, generator)
+    if kind == "mix":
+        return _mix_means(num, generator)
+    return _posed_means(kind, num)
 
 
 def sample_poses(
@@ -127,17 +173,17 @@ def sample_poses(
     """Sample natural right-hand poses of one kind, always within the anatomical limits.
 
     Args:
-        kind: one of ``POSE_KINDS``: 'fist', 'pinch', 'point', 'open', 'grasp' (a posed kind
-            with small per-sample variation) or 'random' (correlated finger curls spanning
-            the limits).
+        kind: one of ``ALL_POSE_KINDS``: 'fist', 'pinch', 'point', 'open', 'grasp' (a posed
+            kind with small per-sample variation), 'random' (correlated finger curls spanning
+            the limits), 'count' or 'mix' (see ``GESTURE_KINDS``).
         num: number of poses.
         generator: a ``torch.Generator`` or an integer seed (None: seed 0).
         random_global_rotation: draw joint 0 uniformly over rotations (else zero).
     Returns:
         (num, 16, 3) float32 axis-angle poses in radians, MANO joint order.
     """
-    if kind not in POSE_KINDS:
-        raise ValueError(f"unknown pose kind {kind!r}; expected one of {POSE_KINDS}")
+    if kind not in ALL_POSE_KINDS:
+        raise ValueError(f"unknown pose kind {kind!r}; expected one of {ALL_POSE_KINDS}")
     if not isinstance(generator, torch.Generator):
         generator = torch.Generator().manual_seed(0 if generator is None else int(generator))
     angles = _kind_means(kind, num, generator)
