@@ -29,6 +29,21 @@ def test_every_stage_of_a_frame_is_timed_and_the_fit_only_when_asked(hand_detect
 
 
 @pytest.mark.slow
+def test_the_silhouette_step_every_third_frame_keeps_the_hand_on_its_path(hand_detector, tmp_path):
+    from cmr.bench.realtime import time_clip
+    from cmr.bench.video import CLIP_FOV_DEG, CLIP_SIZE, write_generated_clip
+    from cmr.engine.inputs import open_video, video_frames
+    from cmr.geometry.camera import intrinsics_from_fov
+
+    truth = write_generated_clip(tmp_path / "clip.avi", 4)
+    frames = [frame for _, frame in video_frames(open_video(str(tmp_path / "clip.avi"))[0])]
+    overrides = ["DEMO.PASSES", "0", "FITTING.ENABLED", "False", "VIDEO.SILHOUETTE_EVERY", "3", "VIDEO.TRACK_AHEAD", "False"]
+    totals, hands, _, wrists = time_clip(frames, intrinsics_from_fov(*CLIP_SIZE, CLIP_FOV_DEG), COMPACT, overrides)
+    assert hands == 4 and totals["crops + registration"] > 0
+    assert np.linalg.norm(wrists - truth, axis=1).max() < 0.3  # frames 1, 2 carry frame 0's depth
+
+
+@pytest.mark.slow
 def test_the_onnxruntime_network_is_timed(hand_detector, tmp_path):
     from cmr.bench.realtime import ONNX_GRAPH, SETTINGS, setting_overrides, time_clip
     from cmr.bench.video import CLIP_FOV_DEG, CLIP_SIZE, write_generated_clip

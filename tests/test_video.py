@@ -85,3 +85,59 @@ def test_tracking_ahead_gives_the_frames_tracked_in_turn(tmp_path, hand_detector
     assert all(confidence.shape == (21,) for confidence in followed)
     # one pass: no disagreement to lower a keypoint's confidence below the hand's presence score
     assert all((np.ptp(confidence) == 0) != follow_mirrored for confidence in followed)
+
+
+def _placed_hand(translation, translation_2d, has_silhouette=True):
+    from cmr.engine.hands import PredictedHand
+    from cmr.models.prediction import SamplePrediction
+
+    relative = np.random.default_rng(0).normal(scale=0.03, size=(778, 3))
+    prediction = SamplePrediction(
+        vertices=relative + translation, joints=relative[:21] + translation, vertices_relative=relative,
+        uv=np.zeros((21, 2)), confidence=np.ones(21), mask=np.zeros((8, 8)), K=np.eye(3), input_from_image=np.eye(3),
+        translation=np.asarray(translation, dtype=np.float64), translation_2d=np.asarray(translation_2d, dtype=np.float64),
+        success=True, has_silhouette=has_silhouette)
+    return PredictedHand(None, "right", prediction, np.zeros((21, 3)), None)
+
+
+def test_the_silhouette_schedule_carries_each_tracks_depth_between_its_frames():
+    from cmr.config import get_cfg
+    from cmr.engine.hands import HandSettings
+    from cmr.engine.video import SilhouetteSchedule, Track
+
+    cfg = get_cfg()
+    cfg.FITTING.ENABLED = False
+    settings = HandSettings.from_config(cfg)
+    schedule = SilhouetteSchedule(settings, 3)
+    track = Track(0, np.zeros((21, 2)), 1.0, ())
+    first, run = schedule.next_frame([(track, None)])
+    assert run and first.registration.use_silhouette
+    full = schedule.carry(track, _placed_hand([0.02, 0.0, 0.55], [0.02, 0.0, 0.5]), True)
+    assert track.depth_ratio == pytest.approx(np.linalg.norm([0.02, 0.0, 0.55]) / np.linalg.norm([0.02, 0.0, 0.5]))
+    assert full.prediction.translation[2] == 0.55  # a full frame's hand is left as registered
+    skipped = [schedule.next_frame([(track, None)]) for _ in range(3)]
+    assert [run for _, run in skipped] == [False, False, True]
+    assert not skipped[0][0].registration.use_silhouette and skipped[2][0].registration.use_silhouette
+    hand = _placed_hand([0.04, -0.02, 0.6], [0.04, -0.02, 0.6], has_silhouette=False)
+    moved = schedule.carry(track, hand, False).prediction
+    t = moved.translation
+    assert t[2] == pytest.approx(0.6 * track.depth_ratio)
+    np.testing.assert_allclose(t[:2] / t[2], [0.04 / 0.6, -0.02 / 0.6])  # along its ray: the same projection
+    np.testing.assert_allclose(moved.vertices - t, hand.prediction.vertices - hand.prediction.translation, atol=1e-12)
+    np.testing.assert_allclose(moved.joints - t, hand.prediction.joints - hand.prediction.translation, atol=1e-12)
+    schedule.carry(track, _placed_hand([0.0, 0.0, 0.7], [0.0, 0.0, 0.6], has_silhouette=False), True)
+    assert track.depth_ratio == 1.0  # a full frame without a silhouette: nothing to carry
+    newcomer = Track(1, np.zeros((21, 2)), 1.0, ())
+    assert not schedule.next_frame([(track, None)])[1]  # frame 4
+    assert schedule.next_frame([(track, None), (newcomer, None)])[1]  # frame 5: a new track has no depth yet
+
+
+def test_the_silhouette_schedule_refuses_bad_settings():
+    from cmr.config import get_cfg
+    from cmr.engine.hands import HandSettings
+    from cmr.engine.video import SilhouetteSchedule
+
+    with pytest.raises(ValueError, match="FITTING.ENABLED False"):
+        SilhouetteSchedule(HandSettings.from_config(get_cfg()), 2)  # the demo's defaults fit the hand
+    with pytest.raises(ValueError, match="at least 1, got 0"):
+        SilhouetteSchedule(HandSettings.from_config(get_cfg()), 0)

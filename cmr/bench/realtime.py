@@ -6,7 +6,8 @@ each timed: **tracking** (the detector: one landmark pass around the last keypoi
 mirror image; the palm search on the first frame and every ``VIDEO.REDETECT_EVERY``), **network**
 (each forward of the model: ``DEMO.PASSES`` re-crops + the final one), **crops + registration**
 (the rest of the prediction: warping, output decoding, the camera-space registration, the
-re-crops' silhouette search, placing the detector's 3D keypoints, mirroring), **fit** (the hand
+re-crops' silhouette search, placing the detector's 3D keypoints, mirroring, the depth carried
+between silhouette frames with ``VIDEO.SILHOUETTE_EVERY``), **fit** (the hand
 model, when ``FITTING.ENABLED``) and **smoothing** (the video demo's One Euro filters on mesh and
 joints, :func:`cmr.engine.video.smooth_hand`). With ``VIDEO.TRACK_AHEAD`` (the demo's default)
 the next frame is tracked in a second thread while the current one is predicted
@@ -37,7 +38,7 @@ from cmr.engine.demo import BUNDLED_CHECKPOINT
 from cmr.engine.hands import HandSettings, predict_sides
 from cmr.engine.inputs import open_video, video_frames
 from cmr.engine.smoothing import OneEuroFilter
-from cmr.engine.video import HandTracker, smooth_hand, tracked_frames
+from cmr.engine.video import HandTracker, SilhouetteSchedule, smooth_hand, tracked_frames
 
 DESCRIPTION = __doc__.split("\n\n")[0]
 STAGES = ("tracking", "network", "crops + registration", "fit", "smoothing")
@@ -52,6 +53,8 @@ SETTINGS = {
     "the same, tracked in turn": [*_FAST, "VIDEO.TRACK_AHEAD", "False"],
     "+ onnxruntime": [*_FAST, "DEMO.BACKEND", "onnx", "DEMO.ONNX", ONNX_GRAPH],
     "+ one landmark pass": [*_FAST, "DEMO.BACKEND", "onnx", "DEMO.ONNX", ONNX_GRAPH, "DETECTOR.FOLLOW_MIRRORED", "False"],
+    "+ silhouette every 3rd frame": [*_FAST, "DEMO.BACKEND", "onnx", "DEMO.ONNX", ONNX_GRAPH, "DETECTOR.FOLLOW_MIRRORED",
+                                     "False", "VIDEO.SILHOUETTE_EVERY", "3"],
     "+ no silhouette step": [*_FAST, "DEMO.BACKEND", "onnx", "DEMO.ONNX", ONNX_GRAPH, "DETECTOR.FOLLOW_MIRRORED", "False",
                              "REGISTRATION.USE_SILHOUETTE", "False"],
 }
@@ -106,20 +109,23 @@ class TimedTracker:
         return followed
 
 
-def predict_frame(image: np.ndarray, K: np.ndarray, followed, loaded, settings: HandSettings,
+def predict_frame(image: np.ndarray, K: np.ndarray, followed, loaded, schedule: SilhouetteSchedule,
                   totals: dict[str, float]) -> list:
     """Predict, fit and smooth one frame's tracked hands, adding each stage's seconds to
     ``totals``; returns the smoothed hands."""
     detections = [hand for _, hand in followed]
     network, smoothed = [0.0], []
+    settings, full = schedule.next_frame(followed)
     with forward_timer(loaded.model, network):
         sides = predict_sides(loaded.model, [image] * len(detections), [K] * len(detections), detections,
                               loaded.template.joint_regressor, settings)
         for chosen, _, result, hands in sides:
-            totals["crops + registration"] += result.predict_seconds
+            start = time.perf_counter()
+            placed = [schedule.carry(followed[k][0], hand, full) for k, hand in zip(chosen, hands)]
+            totals["crops + registration"] += result.predict_seconds + time.perf_counter() - start
             totals["fit"] += result.fit_seconds if result.fit is not None else 0.0
             start = time.perf_counter()
-            smoothed += [smooth_hand(followed[k][0], hand) for k, hand in zip(chosen, hands)]
+            smoothed += [smooth_hand(followed[k][0], hand) for k, hand in zip(chosen, placed)]
             totals["smoothing"] += time.perf_counter() - start
     totals["network"] += network[0]
     totals["crops + registration"] -= network[0]
@@ -136,15 +142,17 @@ def time_clip(frames: list[np.ndarray], K: np.ndarray, checkpoint: Path,
                                  for _ in range(2))
     detector = HandDetector(DetectorConfig.from_config(cfg.DETECTOR))
     settings, ahead = HandSettings.from_config(cfg), bool(cfg.VIDEO.TRACK_AHEAD)
+    schedule = lambda: SilhouetteSchedule(settings, int(cfg.VIDEO.SILHOUETTE_EVERY))  # noqa: E731
     totals, hands = defaultdict(float), 0
     wrists = np.full((len(frames), 3), np.nan)
     with torch.no_grad():  # warm-up on a tracker of its own, so the timed one starts with the palm search
         warm_up = HandTracker(detector, int(cfg.VIDEO.REDETECT_EVERY), make_filters)
-        predict_frame(frames[0], K, warm_up.update(frames[0]), loaded, settings, defaultdict(float))
+        predict_frame(frames[0], K, warm_up.update(frames[0]), loaded, schedule(), defaultdict(float))
         tracker = TimedTracker(HandTracker(detector, int(cfg.VIDEO.REDETECT_EVERY), make_filters), totals)
+        timed_schedule = schedule()
         start = time.perf_counter()
         for index, image, followed in tracked_frames(enumerate(frames), tracker, ahead):
-            smoothed = predict_frame(image, K, followed, loaded, settings, totals)
+            smoothed = predict_frame(image, K, followed, loaded, timed_schedule, totals)
             hands += len(smoothed)
             if smoothed:
                 wrists[index] = smoothed[0].fit["joints"][0]

@@ -338,6 +338,10 @@ _C.VIDEO.BETA = 2.0
 _C.VIDEO.MAX_FRAMES = 0
 #: Track the next frame in a second thread while the current one is predicted (same answers).
 _C.VIDEO.TRACK_AHEAD = True
+#: The registration's silhouette step on every N-th frame only (1: every frame); in between each
+#: hand keeps the depth correction its track's last silhouette frame found (cmr.engine.video
+#: SilhouetteSchedule). N > 1 needs FITTING.ENABLED False.
+_C.VIDEO.SILHOUETTE_EVERY = 1
 
 # ------------------------------------------------------------------ run
 #: Version of the configuration's keys; stored configurations of older versions are upgraded

@@ -88,12 +88,13 @@ class PhotoPipeline:
         """Every hand of a photo, most confident first (empty when none is found)."""
         return self.predict(item, self.detector.detect(item.image))
 
-    def predict(self, item: InputImage, detections: list) -> list[PredictedHand]:
-        """The hands of a photo given by their detections (:class:`cmr.detection.HandDetection`)."""
+    def predict(self, item: InputImage, detections: list, settings: HandSettings | None = None) -> list[PredictedHand]:
+        """The hands of a photo given by their detections (:class:`cmr.detection.HandDetection`),
+        with the run's settings or ``settings``."""
         if not detections:
             return []
         return predict_hands(self.loaded.model, [item.image] * len(detections), [item.K] * len(detections),
-                             detections, self.loaded.template.joint_regressor, self.settings)
+                             detections, self.loaded.template.joint_regressor, settings or self.settings)
 
 
 def run_demo(cfg, loaded: LoadedModel) -> DemoSummary:

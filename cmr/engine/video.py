@@ -5,7 +5,8 @@ Each frame: every tracked hand is followed by one landmark pass around its keypo
 previous frame (:meth:`cmr.detection.HandDetector.follow`, no palm search); a hand that is not
 found there is dropped, and the whole detector runs on the first frame, whenever no hand is
 tracked and every ``VIDEO.REDETECT_EVERY`` frames, a hand it finds away from the tracked ones
-starting a new track. The hands are predicted and fitted as in a photo (:mod:`cmr.engine.hands`),
+starting a new track. The hands are predicted and fitted as in a photo (:mod:`cmr.engine.hands`;
+the registration's silhouette step every ``VIDEO.SILHOUETTE_EVERY`` frames, :class:`SilhouetteSchedule`),
 then each track's camera-space mesh, joints and translation pass through a One Euro filter
 (:mod:`cmr.engine.smoothing`; ``VIDEO.*``). With ``VIDEO.TRACK_AHEAD`` the tracker reads the next
 frame in a second thread while the current one is predicted (:func:`tracked_frames`; the same
@@ -38,7 +39,7 @@ from tqdm import tqdm
 
 from cmr.detection import HandDetection, HandDetector
 from cmr.engine.demo_outputs import photo_overlay
-from cmr.engine.hands import PredictedHand
+from cmr.engine.hands import HandSettings, PredictedHand
 from cmr.data.intrinsics import read_intrinsics
 from cmr.engine.inputs import InputImage, open_video, video_frames
 from cmr.engine.smoothing import OneEuroFilter, jitter
@@ -50,8 +51,9 @@ MM_PER_M = 1000.0
 @dataclass
 class Track:
     """One hand followed over frames: id, last keypoints (21, 2) px, the palm score it started
-    with, One Euro filters of its mesh, joints and translation, and its joints per frame (raw
-    and smoothed, metres)."""
+    with, One Euro filters of its mesh, joints and translation, its joints per frame (raw
+    and smoothed, metres) and the depth correction of its last silhouette frame
+    (:class:`SilhouetteSchedule`; None before the first)."""
 
     id: int
     keypoints: np.ndarray
@@ -59,6 +61,7 @@ class Track:
     filters: tuple
     raw: list = field(default_factory=list)
     smoothed: list = field(default_factory=list)
+    depth_ratio: float | None = None
 
 
 class HandTracker:
@@ -108,6 +111,48 @@ def tracked_frames(frames: Iterable[tuple[object, np.ndarray]], tracker: HandTra
             followed = future.result()
             pending = [(k, i, pool.submit(tracker.update, i)) for k, i in itertools.islice(frames, 1)]
             yield key, image, followed
+
+
+class SilhouetteSchedule:
+    """The registration's silhouette step on every ``every``-th frame (``VIDEO.SILHOUETTE_EVERY``),
+    and on any frame with a track that has not had one yet.
+
+    The 2D step fixes the ray through the hand's root; the silhouette step mostly corrects the
+    distance along it, which changes slowly from frame to frame. So a frame without the step
+    moves each hand along its ray by its track's last correction (the fused over the 2D-only
+    distance from the camera), which keeps the hand's projection and saves the step's cost.
+    """
+
+    def __init__(self, settings: HandSettings, every: int) -> None:
+        if every < 1:
+            raise ValueError(f"VIDEO.SILHOUETTE_EVERY must be at least 1, got {every}")
+        if every > 1 and settings.fitting.enabled:
+            raise ValueError("VIDEO.SILHOUETTE_EVERY > 1 moves the network's mesh after its registration, "
+                             "which the fit does not follow: set FITTING.ENABLED False with it")
+        self.every, self._frame = every, 0
+        self.full = settings
+        self.without = dataclasses.replace(
+            settings, registration=dataclasses.replace(settings.registration, use_silhouette=False))
+
+    def next_frame(self, followed: list[tuple[Track, HandDetection]]) -> tuple[HandSettings, bool]:
+        """The settings to predict the next frame's hands with, and whether they run the step."""
+        full = self._frame % self.every == 0 or any(track.depth_ratio is None for track, _ in followed)
+        self._frame += 1
+        return (self.full if full else self.without), full
+
+    def carry(self, track: Track, hand: PredictedHand, full: bool) -> PredictedHand:
+        """The hand as placed for its track: a full frame records its correction, another
+        frame's hand is moved along its ray by the last one."""
+        prediction = hand.prediction
+        if full:
+            fused = prediction.success and prediction.has_silhouette
+            track.depth_ratio = (float(np.linalg.norm(prediction.translation) / np.linalg.norm(prediction.translation_2d))
+                                 if fused else 1.0)
+            return hand
+        shift = (track.depth_ratio - 1.0) * prediction.translation
+        moved = dataclasses.replace(prediction, translation=prediction.translation + shift,
+                                    vertices=prediction.vertices + shift, joints=prediction.joints + shift)
+        return dataclasses.replace(hand, prediction=moved)
 
 
 def smooth_hand(track: Track, hand: PredictedHand) -> PredictedHand:
@@ -164,6 +209,7 @@ def run_video(source: str, pipeline, folder: OutputFolder, cfg) -> dict:
     make_filters = lambda: tuple(OneEuroFilter(fps, float(video_cfg.MIN_CUTOFF_HZ), float(video_cfg.BETA))  # noqa: E731
                                  for _ in range(2))
     tracker = HandTracker(pipeline.detector, int(video_cfg.REDETECT_EVERY), make_filters)
+    schedule = SilhouetteSchedule(pipeline.settings, int(video_cfg.SILHOUETTE_EVERY))
     writer, frames, hands_seen = None, 0, 0
     overlay_path = folder.path / f"{name}_overlay.mp4"
     folder.record(overlay_path, folder.path / f"{name}_video.json")
@@ -176,7 +222,9 @@ def run_video(source: str, pipeline, folder: OutputFolder, cfg) -> dict:
             K, source_of_K = read_intrinsics(Path(source), image.shape[1], image.shape[0], float(cfg.DEMO.FOV))
             writer = VideoWriter(overlay_path, fps, (image.shape[1], image.shape[0]))
         item = InputImage(f"{name}#{index}", f"{name}_{index:06d}", image, K, source_of_K)
-        raw_hands = pipeline.predict(item, [hand for _, hand in followed])
+        settings, full = schedule.next_frame(followed)
+        raw_hands = [schedule.carry(track, raw, full) for (track, _), raw in
+                     zip(followed, pipeline.predict(item, [hand for _, hand in followed], settings))]
         tracked = [(track, raw, smooth_hand(track, raw)) for (track, _), raw in zip(followed, raw_hands)]
         smoothed = [smooth for _, _, smooth in tracked]
         writer.write(photo_overlay(item, smoothed, pipeline.faces) if smoothed else image)

@@ -31,7 +31,8 @@ class SamplePrediction:
     vertices, joints: (N, 3), (21, 3) metres, camera space. vertices_relative: (N, 3) metres,
     root-relative. uv: (21, 2) pixels in the input. confidence: (21,). mask: (S, S) silhouette
     probability in the input. K: (3, 3) intrinsics of the input. input_from_image: (3, 3) pixel
-    map from the image the input was cut from to the input. translation: (3,) metres.
+    map from the image the input was cut from to the input. translation: (3,) metres, and
+    translation_2d: (3,) the 2D step's alone (before the silhouette step's fusion).
     success: the 2D registration step ran. has_silhouette: the 1D step ran.
     albedo: (N, 3) per-vertex colours in [0, 1] and light: (9,) the colour head's light
     (:func:`cmr.models.texture.light_from_vector`), with the colour head only; else None.
@@ -46,6 +47,7 @@ class SamplePrediction:
     K: np.ndarray
     input_from_image: np.ndarray
     translation: np.ndarray
+    translation_2d: np.ndarray
     success: bool
     has_silhouette: bool
     albedo: np.ndarray | None = None
@@ -103,6 +105,7 @@ class Prediction:
             confidence=numpy(self.confidence), mask=numpy(self.mask), K=numpy(self.K),
             input_from_image=numpy(self.input_from_image).astype(np.float64),
             translation=numpy(self.registration.translation),
+            translation_2d=numpy(self.registration.translation_2d),
             success=bool(self.registration.success[index]),
             has_silhouette=bool(self.registration.has_silhouette[index]),
             albedo=numpy(self.albedo), light=numpy(self.light),
