@@ -125,9 +125,13 @@ def test_the_silhouette_schedule_carries_each_tracks_depth_between_its_frames():
     np.testing.assert_allclose(t[:2] / t[2], [0.04 / 0.6, -0.02 / 0.6])  # along its ray: the same projection
     np.testing.assert_allclose(moved.vertices - t, hand.prediction.vertices - hand.prediction.translation, atol=1e-12)
     np.testing.assert_allclose(moved.joints - t, hand.prediction.joints - hand.prediction.translation, atol=1e-12)
+    ratio = track.depth_ratio
     schedule.carry(track, _placed_hand([0.0, 0.0, 0.7], [0.0, 0.0, 0.6], has_silhouette=False), True)
-    assert track.depth_ratio == 1.0  # a full frame without a silhouette: nothing to carry
+    assert track.depth_ratio == ratio  # a full frame without a silhouette keeps the last correction
     newcomer = Track(1, np.zeros((21, 2)), 1.0, ())
+    schedule.carry(newcomer, _placed_hand([0.0, 0.0, 0.7], [0.0, 0.0, 0.6], has_silhouette=False), True)
+    assert newcomer.depth_ratio == 1.0  # nothing to carry yet
+    newcomer.depth_ratio = None
     assert not schedule.next_frame([(track, None)])[1]  # frame 4
     assert schedule.next_frame([(track, None), (newcomer, None)])[1]  # frame 5: a new track has no depth yet
 

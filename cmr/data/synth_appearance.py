@@ -264,7 +264,7 @@ def arm_colours(rng: np.random.Generator, normals: np.ndarray, along: np.ndarray
 
     Args:
         normals: (P, 3) unit camera-space normals; along: (P,) distance from the wrist, metres.
-        skin: (3,) linear albedo typical of the hand (the arm's back is a little darker).
+        skin: (3,) linear albedo typical of the hand (the whole arm a little darker than it).
     """
     albedo = np.tile(skin * rng.uniform(0.88, 1.0), (len(normals), 1))
     if rng.random() < 0.5:  # a sleeve

@@ -30,7 +30,7 @@ from cmr.data.synth_appearance import (
 from cmr.data.synth_forearm import ARM_RINGS, forearm_vertices, tube_faces, wrist_ring
 from cmr.data.synth_scene import SPLIT_IDS, SceneParameters, posed_hand
 from cmr.data.synth_settings import SynthSettings
-from cmr.data.synth_skin import detailed_albedo, hand_anatomy, locate_pixels
+from cmr.data.synth_skin import PixelSkin, detailed_albedo, hand_anatomy, locate_pixels
 from cmr.hand import HandModel
 from cmr.render import Fragments, rasterize, vertex_normals
 from cmr.render.hard import interpolate_covered
@@ -92,6 +92,7 @@ class HandPixels:
         mask: (H, W) bool; depth: (H, W) metres, 0 on background.
         corners: (P, 3) vertex ids of the face at each hand pixel (row-major order);
         weights: (P, 3) perspective-correct barycentrics; normals: (P, 3) unit camera-space normals.
+        skin: where each pixel lies on the template at rest (:func:`cmr.data.synth_skin.locate_pixels`).
         arm: the forearm behind the hand, None where it would point at the camera.
     """
 
@@ -100,6 +101,7 @@ class HandPixels:
     corners: np.ndarray
     weights: np.ndarray
     normals: np.ndarray
+    skin: PixelSkin
     arm: ArmPixels | None
 
 
@@ -139,7 +141,8 @@ def rasterize_surface(vertices: torch.Tensor, faces: torch.Tensor, K: np.ndarray
 
 def rasterize_arms(rng: np.random.Generator, context: RenderContext, vertices: np.ndarray,
                     rotations: np.ndarray, K: np.ndarray, image_size: int) -> list[ArmPixels | None]:
-    """One forearm per posed hand of a chunk ((B, 778, 3) vertices, metres; None where left out)."""
+    """One forearm per posed hand of a chunk (None where left out): (B, 778, 3) camera-space
+    vertices (metres), (B, 3, 3) global rotations (rest frame to camera), (B, 3, 3) intrinsics."""
     arms = [forearm_vertices(rng, vertices[b, context.wrist_ring], rotations[b]) for b in range(len(K))]
     kept = [b for b, arm in enumerate(arms) if arm is not None]
     pixels: list[ArmPixels | None] = [None] * len(K)
@@ -169,8 +172,10 @@ def rasterize_chunk(context: RenderContext, params: SceneParameters, image_size:
     pixels = []
     for b in range(len(params.pose)):
         mask = face_index[b] >= 0
-        pixels.append(HandPixels(mask, depth[b], context.faces_np[face_index[b][mask]], barycentrics[b][mask],
-                                 surface.normals[surface.starts[b]:surface.starts[b + 1]], arms[b]))
+        corners, weights = context.faces_np[face_index[b][mask]], barycentrics[b][mask]
+        skin = locate_pixels(context.anatomy, context.rest_vertices, context.rest_normals, corners, weights)
+        pixels.append(HandPixels(mask, depth[b], corners, weights, surface.normals[surface.starts[b]:surface.starts[b + 1]],
+                                 skin, arms[b]))
     return vertices.numpy(), pixels
 
 
@@ -180,8 +185,7 @@ def compose_image(rng: np.random.Generator, context: RenderContext, tone: np.nda
     tone = np.clip(tone * (1.0 + rng.normal(0.0, 0.03, 3)), 0.0, 1.0).astype(np.float32)
     albedo = skin_albedo(rng, tone, context.rest_vertices, context.rest_normals)
     pixel_albedo = np.einsum("pkc,pk->pc", albedo[hand.corners], hand.weights)
-    skin = locate_pixels(context.anatomy, context.rest_vertices, context.rest_normals, hand.corners, hand.weights)
-    pixel_albedo, gloss = detailed_albedo(rng, context.anatomy, skin, pixel_albedo)
+    pixel_albedo, gloss = detailed_albedo(rng, context.anatomy, hand.skin, pixel_albedo)
     light = sample_light(rng)
     image = sample_background(rng, hand.mask.shape[0])
     colours = shade(pixel_albedo, hand.normals, light, gloss)

@@ -29,7 +29,8 @@ class HandAnatomy:
 
     Attributes:
         starts, ends: (16, 3) each joint and the next joint (or fingertip) of its digit; row 0
-            (the wrist, which owns the palm) is unused.
+            is the wrist joint at both ends (its palm pixels get along = 0; ``starts[0]`` places
+            the wrist creases).
         dorsal: (16, 3) unit direction from the segment's axis towards the back of the hand,
             perpendicular to the axis.
         kind: (16,) int: 0 palm, 1 proximal, 2 middle, 3 distal segment (the thumb's CMC, MCP
@@ -52,7 +53,7 @@ def hand_anatomy(rest_joints: np.ndarray, tips: np.ndarray, skin_weights: np.nda
     (metres), (778, 16) skinning weights."""
     starts, ends = rest_joints.copy(), rest_joints.copy()
     kind = np.zeros(16, dtype=np.int64)
-    for digit, joints in DIGIT_JOINTS.items():
+    for joints in DIGIT_JOINTS.values():
         tip = tips[list(TIP_PARENTS).index(joints[-1])]
         for position, joint in enumerate(joints):
             ends[joint] = rest_joints[joints[position + 1]] if position < 2 else tip

@@ -141,13 +141,15 @@ class SilhouetteSchedule:
         return (self.full if full else self.without), full
 
     def carry(self, track: Track, hand: PredictedHand, full: bool) -> PredictedHand:
-        """The hand as placed for its track: a full frame records its correction, another
-        frame's hand is moved along its ray by the last one."""
+        """The hand as placed for its track: a full frame records its correction (a frame whose
+        silhouette step could not run keeps the one before), another frame's hand is moved
+        along its ray by the last one."""
         prediction = hand.prediction
         if full:
-            fused = prediction.success and prediction.has_silhouette
-            track.depth_ratio = (float(np.linalg.norm(prediction.translation) / np.linalg.norm(prediction.translation_2d))
-                                 if fused else 1.0)
+            if prediction.success and prediction.has_silhouette:
+                track.depth_ratio = float(np.linalg.norm(prediction.translation) / np.linalg.norm(prediction.translation_2d))
+            elif track.depth_ratio is None:  # no silhouette yet: nothing to carry
+                track.depth_ratio = 1.0
             return hand
         shift = (track.depth_ratio - 1.0) * prediction.translation
         moved = dataclasses.replace(prediction, translation=prediction.translation + shift,

@@ -138,8 +138,8 @@ def _count_means(num: int, generator: torch.Generator) -> torch.Tensor:
         joints = list(DIGIT_JOINTS[name])
         out = (_uniform(num, generator) < 0.5)[:, None, None]
         angles[:, joints] = torch.where(out, straight[:, joints], curled[:, joints])
-    thumb = list(DIGIT_JOINTS["thumb"])
-    angles[:, thumb[0], 1] += 25.0 * _uniform(num, generator) * (angles[:, thumb[1], 0] == 0.0)  # thumb out: abducted
+    thumb_out = out[:, 0, 0]  # the loop's last draw: the thumb's
+    angles[:, DIGIT_JOINTS["thumb"][0], 1] += 25.0 * _uniform(num, generator) * thumb_out  # out: abducted
     return angles
 
 
