@@ -1,5 +1,7 @@
 """The fast inference copy (cmr.models.fast) computes what the eager model computes."""
 
+import shutil
+
 import pytest
 import torch
 from torch import nn
@@ -46,10 +48,11 @@ def compact_model(template, name, decoder, attention=None, seed=0, config="compa
     return randomise(build_model(cfg, template), seed)
 
 
-def max_differences(model: nn.Module, size: int, batch: int = 2, relative: bool = False) -> dict[str, float]:
+def max_differences(model: nn.Module, size: int, batch: int = 2, relative: bool = False,
+                    compile: bool = False) -> dict[str, float]:
     """Largest |fast - eager| per output (lists: over their levels) on random images, divided
     by max(1, largest |eager|) if ``relative``; in the model's dtype."""
-    fast = prepare_for_inference(model)
+    fast = prepare_for_inference(model, compile=compile)
     image = torch.randn(batch, 3, size, size, dtype=next(model.parameters()).dtype)
     with torch.no_grad():
         expected, actual = model(image), fast(image)
@@ -111,3 +114,11 @@ def test_the_original_model_is_untouched(cmr_topology):
 def test_a_batch_norm_after_no_convolution_is_refused():
     with pytest.raises(ValueError, match="cannot fold"):
         fold_batch_norms(nn.Sequential(nn.ReLU(), nn.BatchNorm2d(4)))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None, reason="torch.compile needs a C++ compiler")
+def test_the_compiled_copy_matches_eager(cmr_topology):
+    """torch.compile with frozen weights (TEST.COMPILE) keeps the fast copy's outputs."""
+    differences = max_differences(compact_model(cmr_topology, "cmr_g", "spiral", config="lite"), 64, compile=True)
+    assert max(differences.values()) < TOLERANCE, differences

@@ -210,6 +210,9 @@ _C.TEST.NUM_PLOTS = 8
 #: Infer (demo, eval, Ge eval: cmr.engine.checkpoint.load_model) on cmr.models.fast's copy:
 #: BatchNorm folded, mesh operators precomputed, same outputs. Training keeps the plain model.
 _C.TEST.FAST_INFERENCE = True
+#: With FAST_INFERENCE: torch.compile the fast copy, weights frozen (needs a C++ compiler on CPU;
+#: every new batch size compiles first, tens of seconds for the full models).
+_C.TEST.COMPILE = False
 
 # ------------------------------------------------------------------ registration
 #: Every setting of cmr.registration.RegistrationConfig, with its one default (see its docstring).

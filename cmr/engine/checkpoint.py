@@ -164,7 +164,7 @@ def load_model(checkpoint: dict, path: str | os.PathLike, cfg: CfgNode,
                device: str | torch.device = "cpu") -> LoadedModel:
     """Build ``cfg``'s model (from :func:`run_config`) and load the already read ``checkpoint``;
     with ``TEST.FAST_INFERENCE`` the returned network is its fast inference copy
-    (:func:`cmr.models.fast.prepare_for_inference`)."""
+    (:func:`cmr.models.fast.prepare_for_inference`; compiled with ``TEST.COMPILE``)."""
     from cmr.models.build import build_model, load_template
     from cmr.models.fast import prepare_for_inference
 
@@ -173,7 +173,7 @@ def load_model(checkpoint: dict, path: str | os.PathLike, cfg: CfgNode,
     load_weights(model, checkpoint, path, template)
     model = model.to(device).eval()
     if cfg.TEST.FAST_INFERENCE:
-        model = prepare_for_inference(model)
+        model = prepare_for_inference(model, compile=bool(cfg.TEST.COMPILE))
     return LoadedModel(model, template, cfg)
 
 
