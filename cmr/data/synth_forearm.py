@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from cmr.mesh.topology import boundary_vertices
+
 #: Rings of the tube after the wrist ring; the arm's length range (metres) before clipping.
 ARM_RINGS = 8
 ARM_LENGTH = (0.22, 0.3)
@@ -28,9 +30,7 @@ def wrist_ring(faces: np.ndarray, rest_vertices: np.ndarray) -> np.ndarray:
     Raises:
         ValueError: when the mesh has no boundary (nothing to attach an arm to).
     """
-    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
-    unique, counts = np.unique(edges, axis=0, return_counts=True)
-    ring = np.unique(unique[counts == 1])
+    ring = boundary_vertices(faces)
     if len(ring) < 3:
         raise ValueError("the hand mesh has no open wrist to attach a forearm to")
     offset = rest_vertices[ring] - rest_vertices[ring].mean(axis=0)

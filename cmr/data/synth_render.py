@@ -107,13 +107,12 @@ class HandPixels:
 
 @dataclass(frozen=True)
 class Surface:
-    """Covered pixels of a rasterised batch: fragments, (P,) flat indices b * H * W + v * W + u,
-    (B + 1,) first entry of each sample, (P, 3) unit normals turned towards the camera (two-sided
+    """Covered pixels of a rasterised batch (row-major, sample after sample): fragments, (B + 1,)
+    first entry of each sample, (P, 3) unit normals turned towards the camera (two-sided
     lighting: the inside of an open end shades like skin, not as a black ring) and (P, C) any
     further interpolated attributes."""
 
     fragments: Fragments
-    covered: np.ndarray
     starts: np.ndarray
     normals: np.ndarray
     attributes: np.ndarray
@@ -136,7 +135,7 @@ def rasterize_surface(vertices: torch.Tensor, faces: torch.Tensor, K: np.ndarray
                      (pixel // image_size - K[sample, 1, 2]) / K[sample, 1, 1], np.ones(len(pixel))], axis=1)
     normals = values[:, :3] / np.maximum(np.linalg.norm(values[:, :3], axis=1, keepdims=True), 1e-12)
     normals = np.where((np.einsum("pc,pc->p", normals, rays) > 0.0)[:, None], -normals, normals)
-    return Surface(fragments, covered, starts, normals, values[:, 3:])
+    return Surface(fragments, starts, normals, values[:, 3:])
 
 
 def rasterize_arms(rng: np.random.Generator, context: RenderContext, vertices: np.ndarray,

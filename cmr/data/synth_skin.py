@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cmr.hand.conventions import TIP_PARENTS
+from cmr.hand.rest_layout import smoothstep
 from cmr.hand.skeleton import DIGIT_JOINTS
 
 #: Linear albedo of a nail bed (pink) and of a nail's free edge (off-white) before the skin mix.
@@ -78,11 +79,6 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
 
 
-def _smoothstep(low: float, high: float, value: np.ndarray) -> np.ndarray:
-    ratio = np.clip((value - low) / (high - low), 0.0, 1.0)
-    return ratio * ratio * (3.0 - 2.0 * ratio)
-
-
 def _lines(distance: np.ndarray, offsets: np.ndarray, width: float) -> np.ndarray:
     """(P,) sum of Gaussian lines of ``width`` (metres) at ``offsets`` along a signed distance."""
     return np.exp(-(((distance[:, None] - offsets[None]) / width) ** 2)).sum(axis=1)
@@ -143,9 +139,9 @@ def nail_weight(rng: np.random.Generator, anatomy: HandAnatomy, skin: PixelSkin)
     distal = anatomy.kind[skin.owner] == 3
     base, tip = rng.uniform(0.32, 0.42), rng.uniform(0.9, 0.99)
     edge = rng.uniform(0.0, 0.08)  # trimmed nails show no free edge
-    across = _smoothstep(0.35, 0.6, skin.side)
-    coverage = distal * across * _smoothstep(base, base + 0.08, skin.fraction) * (1.0 - _smoothstep(tip, tip + 0.04, skin.fraction))
-    return coverage, _smoothstep(tip - edge, tip - edge + 0.01, skin.fraction) if edge > 0.01 else np.zeros_like(coverage)
+    across = smoothstep(0.35, 0.6, skin.side)
+    coverage = distal * across * smoothstep(base, base + 0.08, skin.fraction) * (1.0 - smoothstep(tip, tip + 0.04, skin.fraction))
+    return coverage, smoothstep(tip - edge, tip - edge + 0.01, skin.fraction) if edge > 0.01 else np.zeros_like(coverage)
 
 
 def crease_darkening(rng: np.random.Generator, anatomy: HandAnatomy, skin: PixelSkin) -> np.ndarray:
@@ -162,8 +158,8 @@ def crease_darkening(rng: np.random.Generator, anatomy: HandAnatomy, skin: Pixel
     creases = creases + finger_base * _lines(skin.along - rng.uniform(0.35, 0.45) * skin.length, np.zeros(1), width)
     wrinkles = at_joint * _lines(joint_distance, np.linspace(-2.4e-3, 2.4e-3, 5), 0.5 * width)
     knuckle = (at_joint | (finger_base & near_start)) * np.exp(-((joint_distance / 4e-3) ** 2))
-    palmar = _smoothstep(-0.2, -0.5, skin.side)
-    dorsal = _smoothstep(0.1, 0.45, skin.side)
+    palmar = smoothstep(-0.2, -0.5, skin.side)
+    dorsal = smoothstep(0.1, 0.45, skin.side)
     amount = (rng.uniform(0.25, 0.45) * palmar * np.minimum(creases, 1.0)
               + dorsal * (rng.uniform(0.06, 0.16) * np.minimum(wrinkles, 1.0) + rng.uniform(0.05, 0.2) * knuckle))
     return np.clip(amount, 0.0, 0.9)
@@ -171,7 +167,7 @@ def crease_darkening(rng: np.random.Generator, anatomy: HandAnatomy, skin: Pixel
 
 def palm_lines(rng: np.random.Generator, anatomy: HandAnatomy, skin: PixelSkin) -> np.ndarray:
     """(P,) darkening of the three main palm lines and the wrist creases, each hand's own."""
-    on_palm = (anatomy.kind[skin.owner] <= 1) * _smoothstep(0.2, 0.5, skin.normals[:, 2])
+    on_palm = (anatomy.kind[skin.owner] <= 1) * smoothstep(0.2, 0.5, skin.normals[:, 2])
     darkness = np.zeros(len(skin.points))
     for controls in anatomy.palm:
         jittered = controls + rng.normal(0.0, 0.003, controls.shape)

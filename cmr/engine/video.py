@@ -130,15 +130,15 @@ class SilhouetteSchedule:
             raise ValueError("VIDEO.SILHOUETTE_EVERY > 1 moves the network's mesh after its registration, "
                              "which the fit does not follow: set FITTING.ENABLED False with it")
         self.every, self._frame = every, 0
-        self.full = settings
-        self.without = dataclasses.replace(
+        self.with_step = settings
+        self.without_step = dataclasses.replace(
             settings, registration=dataclasses.replace(settings.registration, use_silhouette=False))
 
     def next_frame(self, followed: list[tuple[Track, HandDetection]]) -> tuple[HandSettings, bool]:
         """The settings to predict the next frame's hands with, and whether they run the step."""
         full = self._frame % self.every == 0 or any(track.depth_ratio is None for track, _ in followed)
         self._frame += 1
-        return (self.full if full else self.without), full
+        return (self.with_step if full else self.without_step), full
 
     def carry(self, track: Track, hand: PredictedHand, full: bool) -> PredictedHand:
         """The hand as placed for its track: a full frame records its correction (a frame whose

@@ -93,3 +93,10 @@ class Layout:
 def unit(vector: np.ndarray) -> np.ndarray:
     """The (3,) ``vector`` scaled to unit length."""
     return vector / np.linalg.norm(vector)
+
+
+def smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
+    """Hermite step from 0 at ``edge0`` to 1 at ``edge1``, clamped outside (``edge0 > edge1``
+    steps down instead)."""
+    t = np.clip((x - edge0) / (edge1 - edge0), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)

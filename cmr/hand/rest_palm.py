@@ -14,7 +14,7 @@ import numpy as np
 
 from cmr.hand.mesh_building import ellipse_ring
 from cmr.hand.rest_digits import FINGER_BASE_OFFSET, FINGER_JOINTS, FINGER_RING, FINGERS, Digit, finger_radius
-from cmr.hand.rest_layout import PALM_NORMAL, HandProportions, Layout
+from cmr.hand.rest_layout import PALM_NORMAL, HandProportions, Layout, smoothstep
 
 PALM_COLUMNS = 26
 PALM_RINGS = 13  # including the wrist ring
@@ -26,12 +26,6 @@ THUMB_PATCH_COLUMNS = (-1, 0, 1, 2)
 PALM_BOXINESS = 0.6
 #: Distance (metres) from a finger's MCP along its bone to the nominal web line.
 WEB_OFFSET = 0.006
-
-
-def _smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
-    """Hermite step from 0 at ``edge0`` to 1 at ``edge1``, clamped outside."""
-    t = np.clip((x - edge0) / (edge1 - edge0), 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
 
 
 def _rounded_box(half_width: float, half_thickness: float, fractions: np.ndarray) -> np.ndarray:
@@ -105,8 +99,8 @@ def _palm_section(row: int, top_closed: np.ndarray, top_arc: np.ndarray, props: 
     count = WRIST_COLUMNS if row == 0 else PALM_COLUMNS
     t = row / PALM_RINGS
     fractions = np.arange(count) / count
-    half_width = props.palm_width / 0.084 * (0.029 + 0.013 * _smoothstep(0.0, 0.55, t))
-    half_thickness = 0.5 * props.palm_thickness * (1.25 - 0.25 * _smoothstep(0.0, 0.45, t))
+    half_width = props.palm_width / 0.084 * (0.029 + 0.013 * smoothstep(0.0, 0.55, t))
+    half_thickness = 0.5 * props.palm_thickness * (1.25 - 0.25 * smoothstep(0.0, 0.45, t))
     section = _rounded_box(half_width, half_thickness, fractions)
     # Thenar and hypothenar pads: the palm front bulges near its radial and ulnar edges.
     pad = 0.004 * props.palm_thickness / 0.028 * np.exp(-(((t - 0.35) / 0.25) ** 2))

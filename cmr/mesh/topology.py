@@ -1,4 +1,4 @@
-"""Quantities derived from a triangle mesh, computed in one place: edges and face normals."""
+"""Quantities derived from a triangle mesh, computed in one place: edges, boundary and face normals."""
 
 from __future__ import annotations
 
@@ -16,6 +16,14 @@ def unique_edges(faces: np.ndarray) -> np.ndarray:
     faces = np.asarray(faces, dtype=np.int64)
     edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
     return np.unique(edges[edges[:, 0] != edges[:, 1]], axis=0)
+
+
+def boundary_vertices(faces: np.ndarray) -> np.ndarray:
+    """(K,) int64 sorted ids of the vertices on an edge used by one face only (open boundaries)."""
+    faces = np.asarray(faces, dtype=np.int64)
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    unique, counts = np.unique(edges, axis=0, return_counts=True)
+    return np.unique(unique[counts == 1])
 
 
 def face_normals(vertices, faces, unit: bool = True):

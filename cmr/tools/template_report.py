@@ -13,6 +13,7 @@ import torch
 from cmr.hand import FREIHAND_TO_MANO, MANO_TO_FREIHAND, HandModel, sample_poses
 from cmr.mesh.decimate import build_pyramid
 from cmr.mesh.template import Template
+from cmr.mesh.topology import boundary_vertices, unique_edges
 
 #: sha256 prefixes of CMR's released spirals (int64 bytes), cmr.md section 2.3: length -> levels.
 RELEASED_SPIRAL_SHA256 = {
@@ -25,10 +26,8 @@ def mesh_statistics(template: Template) -> list[str]:
     """Vertex/face counts, boundary vertices and valence range of every level."""
     lines = ["| level | vertices | faces | boundary vertices | valence min-max |", "|---|---|---|---|---|"]
     for level, (vertices, faces) in enumerate(zip(template.vertices, template.faces)):
-        edges = np.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
-        unique, counts = np.unique(edges, axis=0, return_counts=True)
-        boundary = np.unique(unique[counts == 1])
-        valence = np.bincount(unique.reshape(-1), minlength=len(vertices))
+        boundary = boundary_vertices(faces)
+        valence = np.bincount(unique_edges(faces).reshape(-1), minlength=len(vertices))
         lines.append(
             f"| {level} | {len(vertices)} | {len(faces)} | {len(boundary)} | {valence.min()}-{valence.max()} |"
         )
