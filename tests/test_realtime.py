@@ -68,4 +68,6 @@ def test_the_training_figure_is_drawn_from_the_history(tmp_path):
     history = [{"step_losses": list(np.linspace(3, 2, 30)), "val_pa_mpjpe_mm": 40.0 - epoch, "val_pa_mpvpe_mm": 38.0 - epoch}
                for epoch in range(3)]
     training_figure(history, 32, tmp_path / "curves.png")
+    training_figure(history, 32, tmp_path / "stages.png", stage_starts=(2,))
     assert (tmp_path / "curves.png").stat().st_size > 10_000
+    assert (tmp_path / "stages.png").read_bytes() != (tmp_path / "curves.png").read_bytes()

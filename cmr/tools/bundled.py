@@ -1,6 +1,8 @@
 """``python -m cmr experiment bundled``: the bundled default (``cmr/assets/lite_real.pt``) from its
-recipe, ``configs/lite_real.yaml``: train (resumed when interrupted, skipped when done), export,
-draw the training curves and score it.
+two-stage recipe: ``configs/lite_real.yaml`` (stage 1, exported to the stage-2 configuration's
+``TRAIN.WEIGHTS``) then ``configs/lite_real_continued.yaml`` (stage 2, from those weights); each
+stage resumed when interrupted and skipped when done (stage 1 when its export exists); then export,
+draw the training curves of both stages and score it.
 
 Written to ``out/experiments/bundled/``: ``results.{md,json}`` (the synthetic evaluation split's
 official FreiHAND metrics, network + registration; Ge et al.'s real dev crops for every stage of
@@ -18,7 +20,8 @@ import numpy as np
 
 from cmr.config import resolve_path
 
-RECIPE = "configs/lite_real.yaml"
+STAGE1 = "configs/lite_real.yaml"
+RECIPE = "configs/lite_real_continued.yaml"
 BUNDLED = "cmr/assets/lite_real.pt"
 FIGURE = "cmr/assets/figures/bundled_training.png"
 #: Official FreiHAND scores reported (cm -> mm for the means) and their titles.
@@ -30,9 +33,11 @@ GE_STAGES = {"network": "network mesh, registered (no fitting)", "fitted": "hand
              "detector_fitted": "hand model fitted to the detector alone (the pseudo-labeller)"}
 
 
-def training_figure(history: list[dict], batch_size: int, figure: Path) -> None:
+def training_figure(history: list[dict], batch_size: int, figure: Path, stage_starts: tuple[int, ...] = ()) -> None:
     """Two panels against samples seen: each step's training loss (and a 25-step mean), and the
-    validation PA-MPJPE / PA-MPVPE (mm) after every epoch. ``history``: a run's per-epoch records."""
+    validation PA-MPJPE / PA-MPVPE (mm) after every epoch. ``history``: the per-epoch records of a
+    run (or of runs one after another); ``stage_starts``: indices into it where a stage begins,
+    marked by a dashed line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -50,6 +55,8 @@ def training_figure(history: list[dict], batch_size: int, figure: Path) -> None:
         right.plot(ends, [record[key] for record in history], marker="o", label=title)
     right.set(xlabel="samples seen", ylabel="mm", title="validation (synthetic evaluation split)")
     for axis in (left, right):
+        for start in stage_starts:
+            axis.axvline(ends[start - 1], color="grey", ls="--", lw=1)
         axis.grid(alpha=0.3), axis.legend()
     fig.tight_layout()
     figure.parent.mkdir(parents=True, exist_ok=True)
@@ -64,14 +71,20 @@ def run_bundled() -> dict:
     from cmr.tools.experiments import GE_DEV, OUT, config, ge_stage_scores, report, synth_scores, train_once
 
     experiment_data.prepare(["sign_digits"])
+    stage1 = resolve_path(config(RECIPE).TRAIN.WEIGHTS)
+    if not stage1.is_file():
+        export_checkpoint(train_once(STAGE1), stage1)
     last = train_once(RECIPE)
     bundled = export_checkpoint(last, resolve_path(BUNDLED))
     folder = resolve_path(OUT) / "bundled"
-    training_figure(load_checkpoint(last)["history"], int(config(RECIPE).TRAIN.BATCH_SIZE), folder / "training.png")
+    first_history = load_checkpoint(stage1)["history"]
+    training_figure(first_history + load_checkpoint(last)["history"], int(config(RECIPE).TRAIN.BATCH_SIZE),
+                    folder / "training.png", (len(first_history),))
     shutil.copyfile(folder / "training.png", resolve_path(FIGURE))
     rows = {"synthetic evaluation split (500)": synth_scores(bundled, "bundled", SYNTH_SCORES)}
     if resolve_path(GE_DEV).is_dir():
         stages = ge_stage_scores(bundled, "bundled")
         rows.update({f"Ge dev: {title}": stages[stage] for stage, title in GE_STAGES.items()})
-    return report("bundled", rows, f"\n{BUNDLED} ({bundled.stat().st_size / 2**20:.1f} MiB), trained by {RECIPE}. "
+    return report("bundled", rows, f"\n{BUNDLED} ({bundled.stat().st_size / 2**20:.1f} MiB), trained by {STAGE1} "
+                  f"then {RECIPE}. "
                   "Figure: training.png.\n")
