@@ -316,7 +316,8 @@ _C.DEMO = CN()
 _C.DEMO.INPUT = "cmr/assets/photos"
 #: Output folder ('' = <OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>/demo).
 _C.DEMO.OUTPUT = ""
-#: Checkpoint to run (default: the bundled model, trained by configs/lite_real.yaml).
+#: Checkpoint to run (default: the bundled model, trained by configs/lite_real.yaml then
+#: configs/lite_real_continued.yaml).
 _C.DEMO.CHECKPOINT = "cmr/assets/lite_real.pt"
 #: Field of view (degrees, horizontal) assumed for images without a K file.
 _C.DEMO.FOV = 45.0
