@@ -71,14 +71,15 @@ def run_bundled() -> dict:
     from cmr.tools.experiments import GE_DEV, OUT, config, ge_stage_scores, report, synth_scores, train_once
 
     experiment_data.prepare(["sign_digits"])
-    stage1 = resolve_path(config(RECIPE).TRAIN.WEIGHTS)
+    recipe = config(RECIPE)
+    stage1 = resolve_path(recipe.TRAIN.WEIGHTS)
     if not stage1.is_file():
         export_checkpoint(train_once(STAGE1), stage1)
     last = train_once(RECIPE)
     bundled = export_checkpoint(last, resolve_path(BUNDLED))
     folder = resolve_path(OUT) / "bundled"
     first_history = load_checkpoint(stage1)["history"]
-    training_figure(first_history + load_checkpoint(last)["history"], int(config(RECIPE).TRAIN.BATCH_SIZE),
+    training_figure(first_history + load_checkpoint(last)["history"], int(recipe.TRAIN.BATCH_SIZE),
                     folder / "training.png", (len(first_history),))
     shutil.copyfile(folder / "training.png", resolve_path(FIGURE))
     rows = {"synthetic evaluation split (500)": synth_scores(bundled, "bundled", SYNTH_SCORES)}
