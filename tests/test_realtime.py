@@ -71,3 +71,6 @@ def test_the_training_figure_is_drawn_from_the_history(tmp_path):
     training_figure(history, 32, tmp_path / "stages.png", stage_starts=(2,))
     assert (tmp_path / "curves.png").stat().st_size > 10_000
     assert (tmp_path / "stages.png").read_bytes() != (tmp_path / "curves.png").read_bytes()
+    history[-1].update(trained_val_pa_mpjpe_mm=39.0, trained_val_pa_mpvpe_mm=37.5)  # an averaged epoch
+    training_figure(history, 32, tmp_path / "averaged.png", stage_starts=(2,))
+    assert (tmp_path / "averaged.png").read_bytes() != (tmp_path / "stages.png").read_bytes()

@@ -64,6 +64,29 @@ def test_resumed_run_repeats_the_uninterrupted_run(tiny_dataset, tmp_path):
     assert checkpoint["epoch"] == 1 and checkpoint["scheduler"]["last_epoch"] == 2
 
 
+@pytest.mark.slow
+def test_a_run_with_an_average_stores_it_as_the_model_and_resumes_exactly(tiny_dataset, tmp_path):
+    ema = ("TRAIN.EMA", "0.5", "TRAIN.DECAY_STEP", "[5]", "TRAIN.LR", "1e-3")
+    full = train(tiny_cfg(tiny_dataset, tmp_path / "full", *ema))
+    full_folder = run_dir(tiny_cfg(tiny_dataset, tmp_path / "full"))
+    stored = load_checkpoint(full_folder / "checkpoints" / "checkpoint_last.pt")
+    assert stored["average_updates"] == 4
+    weights = [key for key, value in stored["model"].items() if value.is_floating_point()]
+    assert any(not torch.equal(stored["model"][key], stored["trained_model"][key]) for key in weights)
+
+    parts = tmp_path / "parts"
+    train(tiny_cfg(tiny_dataset, parts, *ema, "TRAIN.EPOCHS", "1"))
+    resumed = train(tiny_cfg(tiny_dataset, parts, *ema, "TRAIN.RESUME", "last"))
+    assert resumed["parameter_digest"] == full["parameter_digest"]
+    again = load_checkpoint(run_dir(tiny_cfg(tiny_dataset, parts)) / "checkpoints" / "checkpoint_last.pt")
+    for key in stored["model"]:
+        assert torch.equal(again["model"][key], stored["model"][key]), key
+    history = json.loads((full_folder / "history.json").read_text())
+    resumed_history = json.loads((run_dir(tiny_cfg(tiny_dataset, parts)) / "history.json").read_text())
+    for key in ("val_pa_mpvpe_mm", "trained_val_pa_mpvpe_mm"):
+        assert [record[key] for record in resumed_history] == [record[key] for record in history]
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_dataset, tmp_path, monkeypatch):
     cfg = tiny_cfg(tiny_dataset, tmp_path, "TRAIN.EPOCHS", "1")
     train(cfg)

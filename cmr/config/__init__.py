@@ -184,6 +184,9 @@ _C.TRAIN.AMP = False
 _C.TRAIN.CHANNELS_LAST = False
 #: Clip the gradient norm to this value (0: no clipping).
 _C.TRAIN.GRAD_CLIP = 0.0
+#: Keep a moving average of the weights with this decay per step (0: none; e.g. 0.998 averages
+#: about 500 steps) and validate, select and store it as the model (cmr.engine.averaging).
+_C.TRAIN.EMA = 0.0
 #: Seed of everything random (weights, data order, augmentation).
 _C.TRAIN.SEED = 0
 #: Resume from this checkpoint ('' = fresh start, 'last' = the run's own checkpoint_last.pt).

@@ -3,7 +3,9 @@
 ``train(cfg)`` runs the schedule of ``cfg.TRAIN`` on ``cfg.DATA.ROOT`` and writes, under
 ``<OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>/``::
 
-    checkpoints/checkpoint_last.pt   every epoch (model, optimizer, scheduler, scaler, RNG, history)
+    checkpoints/checkpoint_last.pt   every epoch (model, optimizer, scheduler, scaler, RNG, history;
+                                     with TRAIN.EMA, model is the weights' moving average and
+                                     trained_model the optimiser's own: cmr.engine.averaging)
     checkpoints/checkpoint_best.pt   the epoch with the best validation PA-MPVPE
     board/                           TensorBoard scalars and image panels
     history.json                     per-epoch losses, learning rate, throughput, validation
@@ -29,6 +31,7 @@ from tqdm import tqdm
 from cmr.config import resolve_path
 from cmr.data.freihand import dataset_from_config
 from cmr.data.mixing import concatenated, is_mixed, training_sources
+from cmr.engine.averaging import WeightAverage
 from cmr.engine.checkpoint import load_checkpoint, load_weights, model_conflicts, save_checkpoint, stored_config
 from cmr.engine.distributed import ProcessInfo, any_process, barrier, close_process, init_process
 from cmr.engine.runs import check_run_folder, data_root, epoch_seed, rng_state, run_dir, seed_everything, set_rng_state
@@ -90,6 +93,7 @@ class Trainer:
         if cfg.TRAIN.WEIGHTS:
             weights = resolve_path(cfg.TRAIN.WEIGHTS)
             load_weights(self.model, load_checkpoint(weights), weights, self.template, new_heads=("texture.",))
+        self.average = WeightAverage(self.model, float(cfg.TRAIN.EMA)) if cfg.TRAIN.EMA else None
         if cfg.TRAIN.RESUME:
             self._resume(cfg.TRAIN.RESUME)
         self.network = (
@@ -115,7 +119,13 @@ class Trainer:
         if conflicts:
             raise ValueError(f"{path}: cannot resume with another architecture ({'; '.join(conflicts)}); "
                              "resume with the run's own MODEL settings, or start a new run")
-        load_weights(self.model, checkpoint, path, self.template)
+        trained = checkpoint.get("trained_model")  # the optimiser's weights when "model" is their average
+        load_weights(self.model, checkpoint if trained is None else {**checkpoint, "model": trained}, path,
+                     self.template)
+        if self.average is not None and trained is not None:
+            self.average.restore(checkpoint["model"], checkpoint["average_updates"])
+        elif self.average is not None:
+            self.average.restore(self.model.state_dict(), 0)
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.scheduler.load_state_dict(checkpoint["scheduler"])
         follow_schedule(self.scheduler, self.cfg.TRAIN.LR, self.cfg.TRAIN.DECAY_STEP, self.cfg.TRAIN.LR_DECAY)
@@ -125,12 +135,14 @@ class Trainer:
 
     def _save(self, epoch: int, best: bool) -> None:
         state = {
-            "model": self.model.state_dict(), "cfg": self.cfg.dump(), "template": self.template.identity(),
-            "epoch": epoch,
+            "model": self.validated_model().state_dict(), "cfg": self.cfg.dump(),
+            "template": self.template.identity(), "epoch": epoch,
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(), "rng": rng_state(),
             "best_metric": self.state.best_metric, "history": self.state.history,
         }
+        if self.average is not None:
+            state.update(trained_model=self.model.state_dict(), average_updates=self.average.updates)
         save_checkpoint(self.checkpoint_dir / "checkpoint_last.pt", state)
         if best:
             save_checkpoint(self.checkpoint_dir / "checkpoint_best.pt", state)
@@ -165,6 +177,8 @@ class Trainer:
                 self._diverged(epoch, step, terms, total)
             backward(total, self.optimizer, self.scaler)
             optimiser_step(self.optimizer, self.scaler, self.parameters, cfg.TRAIN.GRAD_CLIP)
+            if self.average is not None:
+                self.average.update(self.model)
             values = {name: term.value.item() for name, term in terms.items()}
             values["total"] = total.item()
             step_losses.append(values["total"])
@@ -204,8 +218,23 @@ class Trainer:
                f"TRAIN.LR or TRAIN.GRAD_CLIP)" if kept.exists() else "No checkpoint had been written yet.")
         )
 
-    # ------------------------------------------------------------------ validation
     # ------------------------------------------------------------------ the run
+    def validated_model(self) -> torch.nn.Module:
+        """The weights validated and stored as the checkpoint's ``model``: their moving average with
+        ``TRAIN.EMA`` (:mod:`cmr.engine.averaging`), else the optimiser's own."""
+        return self.model if self.average is None else self.average.model
+
+    def _validate(self, epoch: int) -> dict:
+        """``val_*`` errors (mm) of the validated model on the evaluation split; with ``TRAIN.EMA``
+        also ``trained_val_*``, those of the optimiser's own weights, to show what the average gives."""
+        loader = data_loader(self.evaluation_set, self.cfg, ProcessInfo(0, 0, 1, self.info.device), epoch, False,
+                             self.cfg.TEST.BATCH_SIZE, False)
+        record = validate(self.validated_model(), loader, self.regressor, self.info.device, True)
+        if self.average is not None:
+            trained = validate(self.model, loader, self.regressor, self.info.device, True)
+            record.update({f"trained_{name}": value for name, value in trained.items()})
+        return record
+
     def fit(self) -> TrainState:
         cfg, info = self.cfg, self.info
         for epoch in range(self.state.epoch, cfg.TRAIN.EPOCHS):
@@ -214,17 +243,15 @@ class Trainer:
             self.scheduler.step()
             best = False
             if info.is_main and self.evaluation_set is not None:
-                loader = data_loader(self.evaluation_set, cfg, ProcessInfo(0, 0, 1, info.device), epoch, False,
-                                     cfg.TEST.BATCH_SIZE, False)
-                record.update(validate(self.model, loader, self.regressor, info.device, info.is_main))
+                record.update(self._validate(epoch))
                 best = record["val_pa_mpvpe_mm"] < self.state.best_metric
                 self.state.best_metric = min(self.state.best_metric, record["val_pa_mpvpe_mm"])
             self.state.history.append(record)
             self.state.epoch = epoch + 1
             if info.is_main:
                 for name, value in record.items():
-                    if name.startswith("val_"):
-                        self.board.add_scalar(f"val/{name[4:]}", value, epoch + 1)
+                    if "val_" in name:
+                        self.board.add_scalar(f"val/{name.replace('val_', '')}", value, epoch + 1)
                 self._save(epoch, best or self.evaluation_set is None)
                 summary = ", ".join(f"{k}={v:.4g}" for k, v in record.items() if isinstance(v, float))
                 tqdm.write(f"epoch {epoch + 1}: {summary}")

@@ -1,8 +1,8 @@
 """``python -m cmr experiment bundled``: the bundled default (``cmr/assets/lite_real.pt``) from its
-two-stage recipe: ``configs/lite_real.yaml`` (stage 1, exported to the stage-2 configuration's
-``TRAIN.WEIGHTS``) then ``configs/lite_real_continued.yaml`` (stage 2, from those weights); each
-stage resumed when interrupted and skipped when done (stage 1 when its export exists); then export,
-draw the training curves of both stages and score it.
+recipe of :data:`STAGES`: ``configs/lite_real.yaml`` from scratch, then each later stage from the
+export of the one before (its ``TRAIN.WEIGHTS``, under ``out/experiments/bundled/``); each stage
+resumed when interrupted and skipped when done (an earlier stage when its export exists); then
+export, draw the training curves of all stages and score it.
 
 Written to ``out/experiments/bundled/``: ``results.{md,json}`` (the synthetic evaluation split's
 official FreiHAND metrics, network + registration; Ge et al.'s real dev crops for every stage of
@@ -20,8 +20,8 @@ import numpy as np
 
 from cmr.config import resolve_path
 
-STAGE1 = "configs/lite_real.yaml"
-RECIPE = "configs/lite_real_continued.yaml"
+#: The recipe's configurations in order; each after the first starts from the previous one's export.
+STAGES = ("configs/lite_real.yaml", "configs/lite_real_continued.yaml", "configs/lite_real_averaged.yaml")
 BUNDLED = "cmr/assets/lite_real.pt"
 FIGURE = "cmr/assets/figures/bundled_training.png"
 #: Official FreiHAND scores reported (cm -> mm for the means) and their titles.
@@ -35,7 +35,8 @@ GE_STAGES = {"network": "network mesh, registered (no fitting)", "fitted": "hand
 
 def training_figure(history: list[dict], batch_size: int, figure: Path, stage_starts: tuple[int, ...] = ()) -> None:
     """Two panels against samples seen: each step's training loss (and a 25-step mean), and the
-    validation PA-MPJPE / PA-MPVPE (mm) after every epoch. ``history``: the per-epoch records of a
+    validation PA-MPJPE / PA-MPVPE (mm) after every epoch (dotted: the optimiser's weights where
+    the run averaged them, ``TRAIN.EMA``). ``history``: the per-epoch records of a
     run (or of runs one after another); ``stage_starts``: indices into it where a stage begins,
     marked by a dashed line."""
     import matplotlib
@@ -52,7 +53,11 @@ def training_figure(history: list[dict], batch_size: int, figure: Path, stage_st
         left.plot(steps[12:-12], np.convolve(losses, np.ones(25) / 25, mode="valid"), lw=1.5, label="25-step mean")
     left.set(xlabel="samples seen", ylabel="training loss (weighted sum)", yscale="log", title="training")
     for key, title in (("val_pa_mpjpe_mm", "PA-MPJPE"), ("val_pa_mpvpe_mm", "PA-MPVPE")):
-        right.plot(ends, [record[key] for record in history], marker="o", label=title)
+        line, = right.plot(ends, [record[key] for record in history], marker="o", label=title)
+        averaged = [index for index, record in enumerate(history) if f"trained_{key}" in record]
+        if averaged:  # TRAIN.EMA: the optimiser's own weights beside their average
+            right.plot(ends[averaged], [history[index][f"trained_{key}"] for index in averaged], ls=":",
+                       color=line.get_color(), label=f"{title}, weights before averaging")
     right.set(xlabel="samples seen", ylabel="mm", title="validation (synthetic evaluation split)")
     for axis in (left, right):
         for start in stage_starts:
@@ -64,28 +69,36 @@ def training_figure(history: list[dict], batch_size: int, figure: Path, stage_st
     plt.close(fig)
 
 
+def train_stages() -> tuple[Path, list[list[dict]]]:
+    """Train the stages of :data:`STAGES` that are needed: (the last stage's last checkpoint, the
+    per-epoch history of every stage in order)."""
+    from cmr.engine.checkpoint import export_checkpoint, load_checkpoint
+    from cmr.tools.experiments import config, train_once
+
+    exports = [resolve_path(config(stage).TRAIN.WEIGHTS) for stage in STAGES[1:]]
+    for stage, export in zip(STAGES, exports):
+        if not export.is_file():
+            export_checkpoint(train_once(stage), export)
+    last = train_once(STAGES[-1])
+    return last, [load_checkpoint(path)["history"] for path in (*exports, last)]
+
+
 def run_bundled() -> dict:
     """Train, export and score the bundled default (see the module docstring)."""
-    from cmr.engine.checkpoint import export_checkpoint, load_checkpoint
+    from cmr.engine.checkpoint import export_checkpoint
     from cmr.tools import experiment_data
-    from cmr.tools.experiments import GE_DEV, OUT, config, ge_stage_scores, report, synth_scores, train_once
+    from cmr.tools.experiments import GE_DEV, OUT, config, ge_stage_scores, report, synth_scores
 
     experiment_data.prepare(["sign_digits"])
-    recipe = config(RECIPE)
-    stage1 = resolve_path(recipe.TRAIN.WEIGHTS)
-    if not stage1.is_file():
-        export_checkpoint(train_once(STAGE1), stage1)
-    last = train_once(RECIPE)
+    last, histories = train_stages()
     bundled = export_checkpoint(last, resolve_path(BUNDLED))
     folder = resolve_path(OUT) / "bundled"
-    first_history = load_checkpoint(stage1)["history"]
-    training_figure(first_history + load_checkpoint(last)["history"], int(recipe.TRAIN.BATCH_SIZE),
-                    folder / "training.png", (len(first_history),))
+    starts = tuple(np.cumsum([len(history) for history in histories[:-1]]))
+    training_figure(sum(histories, []), int(config(STAGES[-1]).TRAIN.BATCH_SIZE), folder / "training.png", starts)
     shutil.copyfile(folder / "training.png", resolve_path(FIGURE))
     rows = {"synthetic evaluation split (500)": synth_scores(bundled, "bundled", SYNTH_SCORES)}
     if resolve_path(GE_DEV).is_dir():
         stages = ge_stage_scores(bundled, "bundled")
         rows.update({f"Ge dev: {title}": stages[stage] for stage, title in GE_STAGES.items()})
-    return report("bundled", rows, f"\n{BUNDLED} ({bundled.stat().st_size / 2**20:.1f} MiB), trained by {STAGE1} "
-                  f"then {RECIPE}. "
-                  "Figure: training.png.\n")
+    return report("bundled", rows, f"\n{BUNDLED} ({bundled.stat().st_size / 2**20:.1f} MiB), trained by "
+                  f"{' then '.join(STAGES)}. Figure: training.png.\n")
