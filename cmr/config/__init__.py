@@ -185,7 +185,7 @@ _C.TRAIN.CHANNELS_LAST = False
 #: Clip the gradient norm to this value (0: no clipping).
 _C.TRAIN.GRAD_CLIP = 0.0
 #: Keep a moving average of the weights with this decay per step (0: none; e.g. 0.998 averages
-#: about 500 steps) and validate, select and store it as the model (cmr.engine.averaging).
+#: about 500 steps after a warm-up) and validate, select and store it as the model (cmr.engine.averaging).
 _C.TRAIN.EMA = 0.0
 #: Seed of everything random (weights, data order, augmentation).
 _C.TRAIN.SEED = 0
@@ -319,8 +319,8 @@ _C.DEMO = CN()
 _C.DEMO.INPUT = "cmr/assets/photos"
 #: Output folder ('' = <OUTPUT_DIR>/<DATA.NAME>/<EXP_NAME>/demo).
 _C.DEMO.OUTPUT = ""
-#: Checkpoint to run (default: the bundled model, trained by configs/lite_real.yaml then
-#: configs/lite_real_continued.yaml).
+#: Checkpoint to run (default: the bundled model, trained by the stages of
+#: cmr.tools.bundled.STAGES, ./scripts/train_bundled.sh).
 _C.DEMO.CHECKPOINT = "cmr/assets/lite_real.pt"
 #: Field of view (degrees, horizontal) assumed for images without a K file.
 _C.DEMO.FOV = 45.0

@@ -5,8 +5,12 @@ exponential moving average of them: after optimiser step t every floating-point 
 model's state (parameters and BatchNorm running statistics) becomes
 ``average <- d_t * average + (1 - d_t) * weights`` with ``d_t = min(d, (1 + t) / (10 + t))`` (so
 the first steps of a run are not dominated by its starting weights); integer entries (BatchNorm's
-batch counters) are copied. The average spans about ``1 / (1 - d)`` steps: 0.998 at batch 32 is
-about 16,000 samples, two epochs of the bundled recipe. It is the model that is validated,
+batch counters) are copied. The average spans about ``min(1 / (1 - d), (10 + t) / 9)`` steps: the
+warm-up keeps it short for the first ``9 / (1 - d)`` steps of a run (4,490 at 0.998), so 0.998 at
+batch 32 spans about 280 steps (9,000 samples) at step 2,500 and 500 steps (16,000 samples, two
+epochs of the bundled recipe) from step 4,490 on. A run resumed from a checkpoint without an
+average (``TRAIN.EMA`` newly turned on) starts one, warm-up included; a step the loss scaler skips
+(AMP) still counts. It is the model that is validated,
 selected as best and stored as the checkpoint's ``model`` (so evaluation, export and the demo use
 it); the optimiser's own weights are stored as ``trained_model`` to resume from.
 """

@@ -6,6 +6,10 @@ A checkpoint written by the trainer is a dict::
      "epoch": last finished epoch, "optimizer", "scheduler", "scaler": state dicts,
      "rng": RNG states, "best_metric": float, "history": list of per-epoch dicts}
 
+and, with ``TRAIN.EMA``, ``"model"`` is the weights' moving average, beside ``"trained_model"``
+(the optimiser's own weights, which a resumed run continues from) and ``"average_updates"``
+(:mod:`cmr.engine.averaging`).
+
 Bundled checkpoints keep ``model`` (possibly float16), ``cfg`` and ``template``. Official CMR
 releases (bare state dicts) are recognised and converted (:mod:`cmr.models.convert`).
 

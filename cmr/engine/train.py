@@ -123,7 +123,7 @@ class Trainer:
         load_weights(self.model, checkpoint if trained is None else {**checkpoint, "model": trained}, path,
                      self.template)
         if self.average is not None and trained is not None:
-            self.average.restore(checkpoint["model"], checkpoint["average_updates"])
+            self.average.restore(checkpoint["model"], checkpoint.get("average_updates", 0))
         elif self.average is not None:
             self.average.restore(self.model.state_dict(), 0)
         self.optimizer.load_state_dict(checkpoint["optimizer"])
