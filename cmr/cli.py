@@ -47,6 +47,7 @@ BENCHMARKS = {
     "video": "cmr.bench.video",
     "realtime": "cmr.bench.realtime",
     "train": "cmr.bench.train",
+    "orientation": "cmr.bench.orientation",
 }
 
 #: Errors reported as ``error: ...`` (exit 2) instead of a traceback.
