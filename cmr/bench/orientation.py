@@ -49,27 +49,25 @@ def error_parts(pred: np.ndarray, gt: np.ndarray) -> dict:
 
 
 def predicted_joints(checkpoint: str, root: str | None, batch: int) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted, true) (N, 21, 3) root-relative joints in metres on the evaluation split."""
+    """(predicted, true) (N, 21, 3) root-relative joints in metres on the evaluation split (the
+    trainer's validation pass, :func:`cmr.engine.train_support.root_relative_predictions`)."""
     import torch
 
     from cmr.data.freihand import dataset_from_config
     from cmr.engine.checkpoint import open_run
-    from cmr.models.outputs import decode_outputs
+    from cmr.engine.distributed import ProcessInfo
+    from cmr.engine.train_support import data_loader, root_relative_predictions
 
     loaded = open_run(checkpoint, None, ["DATA.ROOT", root] if root else [])
     dataset = dataset_from_config(loaded.cfg, "evaluation", loaded.template)
-    if dataset.xyz is None:
-        raise ValueError(f"{loaded.cfg.DATA.ROOT}: its evaluation split has no 3-D joints to compare with")
+    if dataset.xyz is None or dataset.verts is None:
+        raise ValueError(f"{loaded.cfg.DATA.ROOT}: its evaluation split has no 3-D joints and meshes to compare with")
     device = next(loaded.model.parameters()).device
     regressor = torch.as_tensor(loaded.template.joint_regressor, dtype=torch.float32, device=device)
-    predicted, true = [], []
-    with torch.no_grad():
-        for images, joints in torch.utils.data.DataLoader(
-                [(sample["image"], sample["xyz_camera"]) for sample in dataset], batch_size=batch):
-            decoded = decode_outputs(loaded.model(images.to(device)), regressor, images.shape[-1])
-            predicted.append(decoded.joints.cpu().numpy())
-            true.append((joints - joints[:, :1]).numpy())
-    return np.concatenate(predicted).astype(np.float64), np.concatenate(true).astype(np.float64)
+    loader = data_loader(dataset, loaded.cfg, ProcessInfo(0, 0, 1, device), 0, False, batch, False)
+    pairs = [batch_pairs["joints"] for batch_pairs in root_relative_predictions(loaded.model, loader, regressor,
+                                                                                  device, True)]
+    return np.concatenate([pred for pred, _ in pairs]), np.concatenate([gt for _, gt in pairs])
 
 
 DESCRIPTION = __doc__.splitlines()[0]

@@ -122,10 +122,9 @@ class Trainer:
         trained = checkpoint.get("trained_model")  # the optimiser's weights when "model" is their average
         load_weights(self.model, checkpoint if trained is None else {**checkpoint, "model": trained}, path,
                      self.template)
-        if self.average is not None and trained is not None:
-            self.average.restore(checkpoint["model"], checkpoint.get("average_updates", 0))
-        elif self.average is not None:
-            self.average.restore(self.model.state_dict(), 0)
+        if self.average is not None:  # without a stored average (TRAIN.EMA newly on), one starts here
+            self.average.restore(self.model.state_dict() if trained is None else checkpoint["model"],
+                                 checkpoint.get("average_updates", 0))
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.scheduler.load_state_dict(checkpoint["scheduler"])
         follow_schedule(self.scheduler, self.cfg.TRAIN.LR, self.cfg.TRAIN.DECAY_STEP, self.cfg.TRAIN.LR_DECAY)

@@ -150,21 +150,29 @@ def image_panel(batch: dict, outputs: dict, regressor: torch.Tensor) -> torch.Te
 
 
 @torch.no_grad()
+def root_relative_predictions(model: torch.nn.Module, loader: DataLoader, regressor: torch.Tensor,
+                              device: torch.device, show_progress: bool):
+    """Per batch of an evaluation split with ground truth, float64 arrays in metres relative to
+    the true root: {"joints": ((B, 21, 3) predicted, (B, 21, 3) true), "vertices": ((B, N, 3)
+    predicted, (B, N, 3) true)}."""
+    model.eval()
+    for batch in tqdm(loader, desc="validate", disable=not show_progress, dynamic_ncols=True, leave=False):
+        batch = to_device(batch, device)
+        decoded = decode_outputs(model(batch["image"]), regressor, batch["image"].shape[-1])
+        root = batch["xyz_camera"][:, :1]
+        pairs = {"joints": (decoded.joints, batch["xyz_camera"] - root),
+                 "vertices": (decoded.vertices, batch["verts_camera"] - root)}
+        yield {name: tuple(points.cpu().numpy().astype(np.float64) for points in pair) for name, pair in pairs.items()}
+
+
 def validate(model: torch.nn.Module, loader: DataLoader, regressor: torch.Tensor, device: torch.device,
              show_progress: bool) -> dict:
     """Root-relative errors (mm) on an evaluation split: MPJPE, MPVPE and their PA versions."""
     from cmr.evaluation.metrics import align_w_scale
 
-    model.eval()
     errors: dict[str, list[np.ndarray]] = {"mpjpe": [], "pa_mpjpe": [], "mpvpe": [], "pa_mpvpe": []}
-    for batch in tqdm(loader, desc="validate", disable=not show_progress, dynamic_ncols=True, leave=False):
-        batch = to_device(batch, device)
-        decoded = decode_outputs(model(batch["image"]), regressor, batch["image"].shape[-1])
-        vertices, joints = decoded.vertices, decoded.joints
-        gt_joints = batch["xyz_camera"] - batch["xyz_camera"][:, :1]
-        gt_vertices = batch["verts_camera"] - batch["xyz_camera"][:, :1]
-        for name, pred, gt in (("mpjpe", joints, gt_joints), ("mpvpe", vertices, gt_vertices)):
-            pred, gt = pred.cpu().numpy().astype(np.float64), gt.cpu().numpy().astype(np.float64)
+    for pairs in root_relative_predictions(model, loader, regressor, device, show_progress):
+        for name, (pred, gt) in (("mpjpe", pairs["joints"]), ("mpvpe", pairs["vertices"])):
             errors[name].append(np.linalg.norm(pred - gt, axis=-1).mean(axis=1))
             aligned = align_w_scale(gt, pred, allow_reflection=False)
             errors[f"pa_{name}"].append(np.linalg.norm(aligned - gt, axis=-1).mean(axis=1))
