@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
 
-from cmr.bench.orientation import error_parts, hand_size
+from cmr.bench.orientation import error_parts
+from cmr.hand.conventions import hand_size
 
 
 def _hands(count: int = 40, seed: int = 0) -> np.ndarray:
@@ -45,3 +47,4 @@ def test_hand_size_sums_the_twenty_bones():
     joints[0, 1:, 0] = 0.01  # every keypoint but the wrist 1 cm along x
     # bones from the wrist: 5 of 1 cm; bones within a digit: 15 of length 0
     assert hand_size(joints)[0] == pytest.approx(0.05)
+    assert float(hand_size(torch.from_numpy(joints))[0]) == pytest.approx(0.05)  # torch tensors alike

@@ -14,14 +14,7 @@ import argparse
 
 import numpy as np
 
-from cmr.hand.conventions import FREIHAND_PARENTS
-
-
-def hand_size(joints: np.ndarray) -> np.ndarray:
-    """(N,) sum of the 20 bone lengths of (N, 21, 3) FreiHAND-order joints, in their units."""
-    children = np.arange(1, len(FREIHAND_PARENTS))
-    parents = np.asarray(FREIHAND_PARENTS)[1:]
-    return np.linalg.norm(joints[:, children] - joints[:, parents], axis=-1).sum(axis=1)
+from cmr.hand.conventions import hand_size
 
 
 def error_parts(pred: np.ndarray, gt: np.ndarray) -> dict:

@@ -257,6 +257,11 @@ _C.REGISTRATION.FUSION_CONSISTENCY_SIGMAS = 3.0
 _C.REGISTRATION.FUSION_ERROR_CORRELATION = 0.1
 #: Run the 1D silhouette step (the reference silently skips it).
 _C.REGISTRATION.USE_SILHOUETTE = True
+#: Size (metres, sum of the 20 bones; cmr.hand.conventions.hand_size) the network's root-relative
+#: mesh is scaled to before it is placed; 0 keeps the network's (the reference). A crop does not show
+#: a hand's size; the template's rest hand (0.827 for the open hand) places hands better but makes
+#: the root-relative shape worse (README, "The bundled default").
+_C.REGISTRATION.HAND_SIZE = 0.0
 #: 2D evidence of the 2D step when a detector found the hand: 'network' (the heatmaps),
 #: 'detector' (its keypoints) or 'fused' (per joint, weighted by the confidences).
 _C.REGISTRATION.KEYPOINTS = "fused"

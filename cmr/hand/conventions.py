@@ -55,6 +55,24 @@ FREIHAND_DIGITS = {"thumb": (1, 2, 3, 4), "index": (5, 6, 7, 8), "middle": (9, 1
                    "ring": (13, 14, 15, 16), "little": (17, 18, 19, 20)}
 
 
+#: (child, parent) keypoint pairs of the 20 bones, FreiHAND order.
+FREIHAND_BONES = tuple((child, parent) for child, parent in enumerate(FREIHAND_PARENTS) if parent >= 0)
+
+
+def bone_lengths(joints):
+    """(..., 21, 3) FreiHAND-order joints (NumPy array or torch tensor) -> (..., 20) bone lengths
+    in the joints' unit, of the same kind."""
+    child, parent = (list(index) for index in zip(*FREIHAND_BONES))
+    bones = joints[..., child, :] - joints[..., parent, :]
+    return np.linalg.norm(bones, axis=-1) if isinstance(bones, np.ndarray) else bones.norm(dim=-1)
+
+
+def hand_size(joints):
+    """(..., 21, 3) FreiHAND-order joints -> (...,) the hand's size: the sum of its 20 bone lengths
+    (pose-independent), in the joints' unit."""
+    return bone_lengths(joints).sum(-1)
+
+
 def digit_of_keypoint(keypoint: int) -> int:
     """Index (0 thumb .. 4 little) of the digit a FreiHAND keypoint belongs to; -1 for the wrist."""
     return -1 if keypoint == ROOT_KEYPOINT else (keypoint - 1) // 4

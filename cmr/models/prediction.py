@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from cmr.geometry.camera import mirror_intrinsics, mirror_points
 from cmr.geometry.pixel_maps import mirror_map
+from cmr.hand.conventions import hand_size
 from cmr.models.onnx_graph import OnnxNetwork
 from cmr.models.outputs import DecodedOutputs, decode_outputs
 from cmr.registration import Registration, RegistrationConfig, register
@@ -120,6 +121,15 @@ def decoded_outputs(model: nn.Module | OnnxNetwork, images: Tensor, joint_regres
     return decode_outputs(model(images), joint_regressor, images.shape[-1])
 
 
+def scaled_to_size(decoded: DecodedOutputs, size: float) -> DecodedOutputs:
+    """``decoded`` with its root-relative vertices and joints scaled about the root so that the
+    hand's size (:func:`cmr.hand.conventions.hand_size`) is ``size`` metres; unchanged if size is 0."""
+    if size <= 0:
+        return decoded
+    factor = size / hand_size(decoded.joints).clamp_min(1e-6)[:, None, None]
+    return dataclasses.replace(decoded, vertices=decoded.vertices * factor, joints=decoded.joints * factor)
+
+
 def predict(model: nn.Module | OnnxNetwork, images: Tensor, K, joint_regressor, config: RegistrationConfig,
             input_from_image=None, keypoints=None, keypoint_source: str = "network") -> Prediction:
     """Run the model and register its meshes in camera space (no gradients).
@@ -129,7 +139,8 @@ def predict(model: nn.Module | OnnxNetwork, images: Tensor, K, joint_regressor, 
     template's). config: the registration settings. input_from_image: optional (B, 3, 3) maps
     from source images to the inputs (identity if None). keypoints: optional detector evidence,
     ((B, 21, 2) input pixels, (B, 21) confidences), used by the registration as
-    ``keypoint_source`` says (:func:`cmr.registration.evidence.choose_keypoints`).
+    ``keypoint_source`` says (:func:`cmr.registration.evidence.choose_keypoints`). With
+    ``config.hand_size`` > 0 the root-relative mesh is first scaled to that size (:func:`scaled_to_size`).
     """
     device = model.device if isinstance(model, OnnxNetwork) else next(model.parameters()).device
     images = images.to(device=device, dtype=torch.float32)
@@ -141,7 +152,7 @@ def predict(model: nn.Module | OnnxNetwork, images: Tensor, K, joint_regressor, 
     detector_uv, detector_confidence = (None, None) if keypoints is None else (
         torch.as_tensor(np.asarray(part), dtype=torch.float32, device=device) for part in keypoints)
     with torch.no_grad():
-        decoded = decoded_outputs(model, images, regressor)
+        decoded = scaled_to_size(decoded_outputs(model, images, regressor), config.hand_size)
         uv, confidence = choose_keypoints(decoded.uv, decoded.confidence, detector_uv, detector_confidence,
                                           keypoint_source)
         result = register(decoded.vertices, decoded.joints, uv, confidence, K, decoded.mask, config)

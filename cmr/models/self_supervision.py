@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cmr.hand.conventions import FREIHAND_PARENTS
+from cmr.hand.conventions import FREIHAND_BONES, bone_lengths
 from cmr.mesh.topology import unique_edges
 
 #: Crop side (pixels) in which the 2-D distances are measured.
@@ -36,8 +36,6 @@ BONE_LENGTH_TOLERANCE = 0.2
 SMOOTHNESS_SLACK = 1.5
 #: Temperature of the heatmaps' soft-argmax (multiplies the logits).
 SOFT_ARGMAX_SHARPNESS = 2.0
-#: (child, parent) keypoint pairs of the 20 bones.
-BONES = [(child, parent) for child, parent in enumerate(FREIHAND_PARENTS) if parent >= 0]
 
 
 def robust_distance(distance: Tensor) -> Tensor:
@@ -66,7 +64,7 @@ def bone_direction_loss(projected: Tensor, keypoints: Tensor, confidence: Tensor
 
     projected, keypoints: (B, 21, 2) pixels. confidence: (B, 21). Returns (B,) in [0, 4].
     """
-    child, parent = (torch.tensor(index, device=projected.device) for index in zip(*BONES))
+    child, parent = (torch.tensor(index, device=projected.device) for index in zip(*FREIHAND_BONES))
 
     def directions(points: Tensor) -> Tensor:
         bones = points[:, child] - points[:, parent]
@@ -75,12 +73,6 @@ def bone_direction_loss(projected: Tensor, keypoints: Tensor, confidence: Tensor
     weight = confidence[:, child] * confidence[:, parent]
     difference = ((directions(projected) - directions(keypoints)) ** 2).sum(-1)
     return (difference * weight).sum(1) / weight.sum(1).clamp_min(1e-6)
-
-
-def bone_lengths(joints: Tensor) -> Tensor:
-    """(..., 21, 3) joints -> (..., 20) bone lengths in the joints' unit."""
-    child, parent = (list(index) for index in zip(*BONES))
-    return (joints[..., child, :] - joints[..., parent, :]).norm(dim=-1)
 
 
 def bone_length_prior(joints: Tensor, reference: Tensor) -> Tensor:

@@ -61,6 +61,8 @@ class RegistrationConfig:
         depth instead of averaging out), added to the independent-error variance (see
         :func:`cmr.registration.joints.depth_variance_2d`).
     use_silhouette: run the 1D step when a silhouette is given (the reference silently skips it).
+    hand_size: metres, the sum of the 20 bone lengths the network's root-relative mesh is scaled to
+        before it is placed (:func:`cmr.models.prediction.predict`); 0 keeps the network's size.
     """
 
     z_min: float
@@ -83,6 +85,7 @@ class RegistrationConfig:
     fusion_consistency_sigmas: float
     fusion_error_correlation: float
     use_silhouette: bool
+    hand_size: float
 
     @classmethod
     def from_config(cls, section) -> "RegistrationConfig":
