@@ -113,3 +113,16 @@ def test_override_values_take_the_type_of_their_key():
     assert cfg.DEMO.INPUT == "0" and cfg.TRAIN.LR == 1.0 and cfg.DEMO.OUTPUT == "quoted" and cfg.TEST.NUM_PLOTS == 3
     with pytest.raises(ValueError, match="TEST.NUM_PLOTS"):
         load_cfg(None, ["TEST.NUM_PLOTS", "many"])
+
+
+def test_the_bundled_recipe_chains_its_stages():
+    """Each stage after the first starts from its own export of the stage before, under its own
+    run name, with the same model; the stage-k export names follow the stages' order."""
+    from cmr.tools.bundled import STAGES
+
+    configs = [load_cfg(stage) for stage in STAGES]
+    assert configs[0].TRAIN.WEIGHTS == ""
+    exports = [cfg.TRAIN.WEIGHTS for cfg in configs[1:]]
+    assert exports == [f"out/experiments/bundled/lite_real_stage{k}.pt" for k in range(1, len(STAGES))]
+    assert len({cfg.EXP_NAME for cfg in configs}) == len(STAGES)
+    assert len({cfg.MODEL.dump() for cfg in configs}) == 1

@@ -4,8 +4,9 @@ export of the one before (its ``TRAIN.WEIGHTS``, under ``out/experiments/bundled
 resumed when interrupted and skipped when done (an earlier stage when its export exists); then
 export, draw the training curves of all stages and score it.
 
-Written to ``out/experiments/bundled/``: ``results.{md,json}`` (the synthetic evaluation split's
-official FreiHAND metrics, network + registration; Ge et al.'s real dev crops for every stage of
+Written to ``out/experiments/bundled/``: ``results.{md,json}`` (the official FreiHAND metrics,
+network + registration, on the evaluation split of the first stage's synthetic set, whatever set
+a later stage trains on; Ge et al.'s real dev crops for every stage of
 the photo pipeline, when ``../shared/data/ge_real_dev`` is there) and ``training.png`` (also
 ``cmr/assets/figures/bundled_training.png``): the training loss per step and the validation errors
 after every epoch, against samples seen.
@@ -21,7 +22,8 @@ import numpy as np
 from cmr.config import resolve_path
 
 #: The recipe's configurations in order; each after the first starts from the previous one's export.
-STAGES = ("configs/lite_real.yaml", "configs/lite_real_continued.yaml", "configs/lite_real_averaged.yaml")
+STAGES = ("configs/lite_real.yaml", "configs/lite_real_continued.yaml", "configs/lite_real_averaged.yaml",
+          "configs/lite_real_fresh.yaml")
 BUNDLED = "cmr/assets/lite_real.pt"
 FIGURE = "cmr/assets/figures/bundled_training.png"
 #: Official FreiHAND scores reported (cm -> mm for the means) and their titles.
@@ -96,7 +98,8 @@ def run_bundled() -> dict:
     starts = tuple(np.cumsum([len(history) for history in histories[:-1]]))
     training_figure(sum(histories, []), int(config(STAGES[-1]).TRAIN.BATCH_SIZE), folder / "training.png", starts)
     shutil.copyfile(folder / "training.png", resolve_path(FIGURE))
-    rows = {"synthetic evaluation split (500)": synth_scores(bundled, "bundled", SYNTH_SCORES)}
+    first_set = str(resolve_path(config(STAGES[0]).DATA.ROOT))  # every stage scored on the same split
+    rows = {"synthetic evaluation split (500)": synth_scores(bundled, "bundled", SYNTH_SCORES, ("DATA.ROOT", first_set))}
     if resolve_path(GE_DEV).is_dir():
         stages = ge_stage_scores(bundled, "bundled")
         rows.update({f"Ge dev: {title}": stages[stage] for stage, title in GE_STAGES.items()})
