@@ -70,3 +70,8 @@ def test_the_documented_mean_hand_size_is_the_templates(scene):
     """README and the REGISTRATION.HAND_SIZE comment quote the open hand's rest size, 0.827 m."""
     template = scene[1]
     assert float(hand_size(template.joint_regressor @ template.vertices[0])) == pytest.approx(0.827, abs=5e-4)
+
+
+def test_a_negative_hand_size_is_refused():
+    with pytest.raises(ValueError, match="REGISTRATION.HAND_SIZE must be >= 0"):
+        RegistrationConfig.defaults(hand_size=-0.8)

@@ -87,6 +87,11 @@ class RegistrationConfig:
     use_silhouette: bool
     hand_size: float
 
+    def __post_init__(self) -> None:
+        if not self.hand_size >= 0:
+            raise ValueError(f"REGISTRATION.HAND_SIZE must be >= 0 (metres, the sum of the 20 bone lengths; "
+                             f"0 keeps the network's size), got {self.hand_size!r}")
+
     @classmethod
     def from_config(cls, section) -> "RegistrationConfig":
         """The settings of a configuration's ``REGISTRATION`` section."""
