@@ -55,12 +55,12 @@ def test_spiral_conv_is_neighbour_major_gather_then_linear():
     indices = torch.randint(0, num_vertices, (num_vertices, length))
     conv = SpiralConv(c_in, c_out, indices)
     x = torch.randn(2, num_vertices, c_in)
-    weight = conv.linear.weight.detach().view(c_out, length, c_in)  # W[o, l, c]
+    weight = conv.linear.weight.detach().view(c_out, length, c_in)  # W[out, neighbour, in]
     expected = torch.zeros(2, num_vertices, c_out)
     for b in range(2):
         for n in range(num_vertices):
-            for l in range(length):
-                expected[b, n] += weight[:, l, :] @ x[b, indices[n, l]]
+            for neighbour in range(length):
+                expected[b, n] += weight[:, neighbour, :] @ x[b, indices[n, neighbour]]
     expected += conv.linear.bias.detach()
     torch.testing.assert_close(conv(x), expected)
     torch.testing.assert_close(conv(x[1]), expected[1])

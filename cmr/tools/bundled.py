@@ -23,7 +23,7 @@ from cmr.config import resolve_path
 
 #: The recipe's configurations in order; each after the first starts from the previous one's export.
 STAGES = ("configs/lite_real.yaml", "configs/lite_real_continued.yaml", "configs/lite_real_averaged.yaml",
-          "configs/lite_real_fresh.yaml")
+          "configs/lite_real_fresh.yaml", "configs/lite_real_longer.yaml")
 BUNDLED = "cmr/assets/lite_real.pt"
 FIGURE = "cmr/assets/figures/bundled_training.png"
 #: Official FreiHAND scores reported (cm -> mm for the means) and their titles.
